@@ -1,0 +1,42 @@
+"""The `cc2gpt` command: a thin dispatcher that imports each subcommand lazily.
+
+`cc2gpt curate` and `python -m pipeline` are the same program, as are
+`cc2gpt train` and `python -m train`; importing lazily keeps `cc2gpt inspect`
+free of torch and `cc2gpt train` free of Beam.
+"""
+import importlib
+import sys
+
+# subcommand -> (module, function taking argv, one-line help)
+COMMANDS = {
+    "curate": ("pipeline.cli", "curate_main", "run the Beam curation job: WARC files to OUT/"),
+    "inspect": ("pipeline.inspect", "main", "funnel, filter reasons, samples and shard statistics of OUT/"),
+    "tokenizer": ("tokenizer.cli", "main", "tokenizer tools: `cc2gpt tokenizer train ...`"),
+    "train": ("train.cli", "main", "pretrain a GPT on OUT/'s token shards"),
+    "generate": ("train.generate_cli", "main", "sample text from a trained checkpoint"),
+    "export-hf": ("train.export_cli", "main", "export a run as a Hugging Face transformers folder"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: cc2gpt COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"cc2gpt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[name]
+    result = getattr(importlib.import_module(module), func)(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
