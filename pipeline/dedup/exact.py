@@ -1,0 +1,44 @@
+"""Exact dedup: one document kept per normalized-text hash, the one with the smallest id."""
+import apache_beam as beam
+
+from pipeline.dedup.normalize import text_hash
+
+
+def reject(doc: dict, reason: str, duplicate_of: str) -> dict:
+    """A dedup reject as INTERFACES.md specifies it."""
+    return {**doc, "stage": "dedup", "reason": reason, "duplicate_of": duplicate_of}
+
+
+class _KeepSmallestId(beam.DoFn):
+    """One group of identical normalized texts -> the kept doc (main) and rejects (tagged).
+
+    Reads the grouped iterable twice (Beam's grouped values are re-iterable and
+    may be streamed) instead of holding thousands of copies of a page in memory.
+    """
+
+    def process(self, group):
+        _, docs = group
+        size, keep_id = 0, None
+        for doc in docs:
+            size += 1
+            if keep_id is None or doc["id"] < keep_id:
+                keep_id = doc["id"]
+        kept = False
+        for doc in docs:
+            if doc["id"] == keep_id and not kept:
+                kept = True
+                yield {**doc, "dup_cluster_size": size}
+            else:
+                yield beam.pvalue.TaggedOutput("rejected", reject(doc, "exact_duplicate", keep_id))
+
+
+class ExactDedup(beam.PTransform):
+    """PCollection[Doc] -> {"kept", "rejected"}; kept docs carry their group size."""
+
+    def expand(self, docs):
+        return (
+            docs
+            | "KeyByTextHash" >> beam.Map(lambda doc: (text_hash(doc["text"]), doc))
+            | "GroupIdentical" >> beam.GroupByKey()
+            | "KeepSmallestId" >> beam.ParDo(_KeepSmallestId()).with_outputs("rejected", main="kept")
+        )
