@@ -1,0 +1,153 @@
+"""Sentencepiece BPE: training and the `Tokenizer` wrapper.
+
+The model is lossless: identity normalization, no dummy prefix, no whitespace
+collapsing and byte fallback, so decode(encode(x)) == x for any text. Ids are
+fixed: 0 `<unk>` (never produced, thanks to byte fallback), 1 `<|endoftext|>`
+(EOS, appended after every document), then the reserved special tokens, then
+the 256 byte pieces and the learned merges.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Iterable
+
+import sentencepiece as spm
+
+UNK_ID = 0
+EOS_ID = 1
+EOS_PIECE = "<|endoftext|>"
+NUM_RESERVED = 8
+RESERVED_PIECES = tuple(f"<|reserved_{i}|>" for i in range(NUM_RESERVED))
+DEFAULT_VOCAB_SIZE = 32768
+
+# Sentencepiece writes spaces as U+2581 and decodes every U+2581 back to a
+# space, so a literal U+2581 in the text would not round-trip. We encode it
+# as its three UTF-8 byte pieces, which decode to U+2581 itself.
+_META = "\u2581"
+_META_BYTE_PIECES = tuple(f"<0x{b:02X}>" for b in _META.encode("utf-8"))
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    *,
+    character_coverage: float = 0.9995,
+    max_sentence_bytes: int = 1 << 16,
+    num_threads: int = 2,
+) -> bytes:
+    """Train a BPE model on `texts` (e.g. documents) and return its proto bytes.
+
+    Texts longer than `max_sentence_bytes` are cut at line boundaries rather
+    than silently skipped (sentencepiece drops over-long sentences).
+    """
+    sentences = (chunk for text in texts for chunk in _chunks(text, max_sentence_bytes))
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=sentences,
+            model_writer=model,
+            model_type="bpe",
+            vocab_size=vocab_size,
+            byte_fallback=True,
+            unk_id=UNK_ID,
+            eos_id=EOS_ID,
+            bos_id=-1,
+            pad_id=-1,
+            eos_piece=EOS_PIECE,
+            control_symbols=list(RESERVED_PIECES),
+            normalization_rule_name="identity",
+            add_dummy_prefix=False,
+            remove_extra_whitespaces=False,
+            allow_whitespace_only_pieces=True,
+            split_digits=True,
+            character_coverage=character_coverage,
+            max_sentence_length=max_sentence_bytes,
+            # Deterministic: train on every sentence given, in order.
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            num_threads=num_threads,
+            minloglevel=2,
+        )
+    except RuntimeError as e:
+        raise ValueError(f"sentencepiece training failed (vocab_size={vocab_size}): {e}") from e
+    return model.getvalue()
+
+
+def _chunks(text: str, max_bytes: int) -> Iterable[str]:
+    """Split `text` into pieces of at most `max_bytes` UTF-8 bytes, at line ends when possible."""
+    if len(text) * 4 <= max_bytes or len(text.encode("utf-8")) <= max_bytes:
+        if text:
+            yield text
+        return
+    chunk, size = [], 0
+    for line in text.splitlines(keepends=True):
+        n = len(line.encode("utf-8"))
+        if size + n > max_bytes and chunk:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        while n > max_bytes:  # one huge line: cut by characters
+            cut = max_bytes // 4
+            yield line[:cut]
+            line = line[cut:]
+            n = len(line.encode("utf-8"))
+        chunk.append(line)
+        size += n
+    if chunk:
+        yield "".join(chunk)
+
+
+class Tokenizer:
+    """A trained sentencepiece BPE model plus the facts the shard format needs."""
+
+    def __init__(self, proto: bytes):
+        self.proto = bytes(proto)
+        self.sp = spm.SentencePieceProcessor(model_proto=self.proto)
+        self.sha256 = hashlib.sha256(self.proto).hexdigest()
+        self.vocab_size = self.sp.get_piece_size()
+        self.eos_id = self.sp.eos_id()
+        if self.eos_id != EOS_ID or self.sp.id_to_piece(EOS_ID) != EOS_PIECE:
+            raise ValueError(f"not a cc2gpt tokenizer: id {EOS_ID} is not {EOS_PIECE}")
+        self.dtype = "uint16" if self.vocab_size <= 1 << 16 else "uint32"
+        self._meta_ids = [self.sp.piece_to_id(p) for p in _META_BYTE_PIECES]
+
+    @classmethod
+    def from_file(cls, path) -> "Tokenizer":
+        with open(path, "rb") as f:
+            return cls(f.read())
+
+    @classmethod
+    def from_bytes(cls, proto: bytes) -> "Tokenizer":
+        return cls(proto)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` (no EOS; the shard writer appends it)."""
+        if _META in text:
+            return self._encode_with_meta(text)
+        return self.sp.encode(text)
+
+    def encode_batch(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+        """Token ids of many texts in one sentencepiece call (C++ threads, no GIL)."""
+        out = self.sp.encode(list(texts), num_threads=num_threads)
+        for i, text in enumerate(texts):
+            if _META in text:
+                out[i] = self._encode_with_meta(text)
+        return out
+
+    def _encode_with_meta(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for i, part in enumerate(text.split(_META)):
+            if i:
+                ids.extend(self._meta_ids)
+            ids.extend(self.sp.encode(part))
+        return ids
+
+    def decode(self, ids) -> str:
+        """Text of `ids`; EOS and other special tokens decode to nothing."""
+        return self.sp.decode([int(i) for i in ids])
+
+    def id_to_piece(self, i: int) -> str:
+        return self.sp.id_to_piece(int(i))
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, sha256={self.sha256[:12]})"

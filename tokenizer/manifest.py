@@ -1,0 +1,96 @@
+"""OUT/manifest.json: what the curation job wrote and how, as DESIGN.md's output contract.
+
+    tokenizer {path, sha256, vocab_size, eos_id, dtype}
+    splits    {train|val: {files: [{path, num_docs, num_tokens}]}}
+    funnel    {records, skipped {reason: n}, rejected {reason: n}, kept}
+    config    every option the job ran with
+    versions  package versions that produced the output
+
+It is deterministic (sorted files, no timestamps), so reruns compare byte for byte.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val")
+VERSIONED = ("cc2gpt", "apache-beam", "sentencepiece", "pyarrow", "numpy", "trafilatura", "datasketch")
+
+
+def build_manifest(*, tokenizer, tokenizer_path: str, shard_files: Iterable[dict], funnel: dict,
+                   config: dict) -> dict:
+    """Assemble the manifest.
+
+    tokenizer: a `tokenizer.Tokenizer`; tokenizer_path: relative to OUT;
+    shard_files: dicts with split, path (relative to OUT), num_docs, num_tokens
+    (WriteTokenShards' output); funnel: records, skipped, rejected, kept, which
+    must add up (records = sum(skipped) + sum(rejected) + kept).
+    """
+    splits = {s: {"files": []} for s in SPLITS}
+    for f in sorted(shard_files, key=lambda f: (f["split"], f["path"])):
+        splits[f["split"]]["files"].append(
+            {"path": f["path"], "num_docs": int(f["num_docs"]), "num_tokens": int(f["num_tokens"])})
+    funnel = {
+        "records": int(funnel["records"]),
+        "skipped": dict(sorted(funnel.get("skipped", {}).items())),
+        "rejected": dict(sorted(funnel.get("rejected", {}).items())),
+        "kept": int(funnel["kept"]),
+    }
+    accounted = sum(funnel["skipped"].values()) + sum(funnel["rejected"].values()) + funnel["kept"]
+    if accounted != funnel["records"]:
+        raise ValueError(f"funnel does not add up: {funnel['records']} records but "
+                         f"{accounted} skipped + rejected + kept")
+    return {
+        "tokenizer": {"path": tokenizer_path, "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size,
+                      "eos_id": tokenizer.eos_id, "dtype": tokenizer.dtype},
+        "splits": splits,
+        "funnel": funnel,
+        "config": config,
+        "versions": versions(),
+    }
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def dumps_manifest(m: dict) -> bytes:
+    """The manifest's exact file bytes (for writers that go through Beam's FileSystems)."""
+    return (json.dumps(m, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_manifest(out_dir, m: dict) -> Path:
+    """Write OUT/manifest.json atomically (readers never see half a manifest)."""
+    path = Path(out_dir) / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(dumps_manifest(m))
+    os.replace(tmp, path)
+    return path
+
+
+def read_manifest(out_dir) -> dict:
+    """Read and check OUT/manifest.json; a clear ValueError if it is missing or malformed."""
+    path = Path(out_dir) / MANIFEST
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no manifest (is {out_dir} a cc2gpt curate output?)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON: {e}") from e
+    missing = [k for k in ("tokenizer", "splits", "funnel", "config", "versions") if k not in m]
+    missing += [f"tokenizer.{k}" for k in ("path", "sha256", "vocab_size", "eos_id", "dtype")
+                if k not in m.get("tokenizer", {})]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)}")
+    return m
