@@ -19,20 +19,30 @@ from typing import Iterable
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val")
+TOKENIZER_KEYS = ("path", "sha256", "vocab_size", "eos_id", "dtype")
 VERSIONED = ("cc2gpt", "apache-beam", "sentencepiece", "pyarrow", "numpy", "trafilatura", "datasketch")
 
 
-def build_manifest(*, tokenizer, tokenizer_path: str, shard_files: Iterable[dict], funnel: dict,
-                   config: dict) -> dict:
+def build_manifest(*, tokenizer, shards: Iterable[dict], funnel: dict, config: dict,
+                   tokenizer_path: str | None = None, versions: dict | None = None) -> dict:
     """Assemble the manifest.
 
-    tokenizer: a `tokenizer.Tokenizer`; tokenizer_path: relative to OUT;
-    shard_files: dicts with split, path (relative to OUT), num_docs, num_tokens
+    tokenizer: a `tokenizer.Tokenizer` (then `tokenizer_path`, relative to OUT,
+    is required) or the dict {path, sha256, vocab_size, eos_id, dtype};
+    shards: dicts with split, path (relative to OUT), num_docs, num_tokens
     (WriteTokenShards' output); funnel: records, skipped, rejected, kept, which
-    must add up (records = sum(skipped) + sum(rejected) + kept).
+    must add up (records = sum(skipped) + sum(rejected) + kept); versions:
+    defaults to `versions()`.
     """
+    if isinstance(tokenizer, dict):
+        tok = {k: tokenizer[k] for k in TOKENIZER_KEYS}
+    else:
+        if tokenizer_path is None:
+            raise ValueError("tokenizer_path is required with a Tokenizer")
+        tok = {"path": tokenizer_path, "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size,
+               "eos_id": tokenizer.eos_id, "dtype": tokenizer.dtype}
     splits = {s: {"files": []} for s in SPLITS}
-    for f in sorted(shard_files, key=lambda f: (f["split"], f["path"])):
+    for f in sorted(shards, key=lambda f: (f["split"], f["path"])):
         splits[f["split"]]["files"].append(
             {"path": f["path"], "num_docs": int(f["num_docs"]), "num_tokens": int(f["num_tokens"])})
     funnel = {
@@ -45,17 +55,11 @@ def build_manifest(*, tokenizer, tokenizer_path: str, shard_files: Iterable[dict
     if accounted != funnel["records"]:
         raise ValueError(f"funnel does not add up: {funnel['records']} records but "
                          f"{accounted} skipped + rejected + kept")
-    return {
-        "tokenizer": {"path": tokenizer_path, "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size,
-                      "eos_id": tokenizer.eos_id, "dtype": tokenizer.dtype},
-        "splits": splits,
-        "funnel": funnel,
-        "config": config,
-        "versions": versions(),
-    }
+    return {"tokenizer": tok, "splits": splits, "funnel": funnel, "config": config,
+            "versions": versions if versions is not None else package_versions()}
 
 
-def versions() -> dict:
+def package_versions() -> dict:
     out = {"python": platform.python_version()}
     for name in VERSIONED:
         try:
@@ -89,7 +93,7 @@ def read_manifest(out_dir) -> dict:
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON: {e}") from e
     missing = [k for k in ("tokenizer", "splits", "funnel", "config", "versions") if k not in m]
-    missing += [f"tokenizer.{k}" for k in ("path", "sha256", "vocab_size", "eos_id", "dtype")
+    missing += [f"tokenizer.{k}" for k in TOKENIZER_KEYS
                 if k not in m.get("tokenizer", {})]
     if missing:
         raise ValueError(f"{path}: missing {', '.join(missing)}")

@@ -77,7 +77,7 @@ def test_open_split_checks_against_manifest(tmp_path, tok, corpus):
     for i in range(3):
         info = write_shard(tmp_path / f"tokens/train/{i:05d}.arrow", ids, arrays, tok.dtype, eos_id=EOS_ID)
         files.append({"split": "train", "path": f"tokens/train/{i:05d}.arrow", **info})
-    m = build_manifest(tokenizer=tok, tokenizer_path="tokenizer/tokenizer.model", shard_files=files,
+    m = build_manifest(tokenizer=tok, tokenizer_path="tokenizer/tokenizer.model", shards=files,
                        funnel={"records": 1, "kept": 1}, config={})
     write_manifest(tmp_path, m)
     shards = open_split(tmp_path, "train")
