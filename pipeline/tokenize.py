@@ -1,0 +1,179 @@
+"""The tokenization stage: train the BPE model on a sample, then write token shards.
+
+Both transforms are deterministic, so the same kept documents and options give
+byte-identical model and shards on any runner and any number of workers:
+- the training sample is the documents with the smallest stable hash of their
+  id, up to a byte budget (a bounded, mergeable combine: no single worker ever
+  holds more than about twice the budget);
+- a document's split and shard come from stable hashes of its id, the number
+  of shards per split from its token count, and a shard's documents are sorted
+  by id before writing.
+"""
+from __future__ import annotations
+
+import math
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+from tokenizer import Tokenizer, train_tokenizer
+from tokenizer.shards import split_of, stable_hash, write_shard
+
+
+class TrainTokenizer(beam.PTransform):
+    """PCollection[Doc] -> singleton PCollection of the trained model's bytes, also written to `out_path`."""
+
+    def __init__(self, vocab_size: int, out_path: str, sample_bytes: int = 200_000_000):
+        super().__init__()
+        self.vocab_size, self.out_path, self.sample_bytes = vocab_size, out_path, sample_bytes
+
+    def expand(self, docs):
+        return (docs
+                | "SampleSmallestHashes" >> beam.CombineGlobally(SmallestHashSample(self.sample_bytes))
+                | "Train" >> beam.Map(_train, self.vocab_size)
+                | "WriteModel" >> beam.Map(_write_bytes, self.out_path))
+
+
+class SmallestHashSample(beam.CombineFn):
+    """The texts of the documents with the smallest stable id hash whose total UTF-8 size fits `max_bytes`.
+
+    Mergeable: a document in the global prefix is in its partition's prefix
+    too, so truncating partial results to the budget never loses it.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+
+    def create_accumulator(self):
+        return [], 0  # [(hash, id, text, nbytes)], total bytes held
+
+    def add_input(self, acc, doc):
+        items, total = acc
+        n = len(doc["text"].encode("utf-8"))
+        items.append((stable_hash(doc["id"], "sample"), doc["id"], doc["text"], n))
+        total += n
+        # Compact only when well over budget, so sorting stays amortized O(log n) per document.
+        return self._truncate(items) if total > 2 * self.max_bytes else (items, total)
+
+    def merge_accumulators(self, accs):
+        items = [item for acc_items, _ in accs for item in acc_items]
+        return self._truncate(items)
+
+    def extract_output(self, acc):
+        items, _ = self._truncate(acc[0])
+        return [text for _, _, text, _ in items]
+
+    def _truncate(self, items):
+        items.sort(key=lambda item: (item[0], item[1]))
+        kept, total = [], 0
+        for item in items:
+            if total + item[3] > self.max_bytes and kept:
+                break
+            kept.append(item)
+            total += item[3]
+        return kept, total
+
+
+def _train(texts: list[str], vocab_size: int) -> bytes:
+    if not texts:
+        raise ValueError("no kept documents to train the tokenizer on")
+    return train_tokenizer(texts, vocab_size)
+
+
+def _write_bytes(data: bytes, path: str) -> bytes:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+    return data
+
+
+class WriteTokenShards(beam.PTransform):
+    """PCollection[Doc] -> PCollection[{split, path, num_docs, num_tokens}], one per shard written.
+
+    `model` is the tokenizer: its bytes, a PCollection holding them, or a side
+    input of one (`beam.pvalue.AsSingleton`). Shards go to
+    `out_dir`/tokens/{train,val}/NNNNN.arrow; `path` in the output is relative
+    to `out_dir`, as the manifest lists it.
+    """
+
+    def __init__(self, out_dir: str, model, shard_tokens: int = 100_000_000, val_fraction: float = 0.01,
+                 batch_size: int = 256, num_threads: int = -1):
+        super().__init__()
+        self.out_dir, self.model = out_dir.rstrip("/"), model
+        self.shard_tokens, self.val_fraction = shard_tokens, val_fraction
+        self.batch_size, self.num_threads = batch_size, num_threads
+
+    def expand(self, docs):
+        model = self.model
+        if isinstance(model, beam.PCollection):
+            model = beam.pvalue.AsSingleton(model)
+        encoded = (docs
+                   | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+                   | "Encode" >> beam.ParDo(EncodeFn(self.val_fraction, self.num_threads), model))
+        split_tokens = (encoded
+                        | "TokensOf" >> beam.Map(lambda e: (e[0], len(e[2])))
+                        | "SumPerSplit" >> beam.CombinePerKey(sum))
+        return (encoded
+                | "AssignShard" >> beam.Map(_assign_shard, self.shard_tokens,
+                                            split_tokens=beam.pvalue.AsDict(split_tokens))
+                | "GroupShards" >> beam.GroupByKey()
+                | "WriteShard" >> beam.ParDo(WriteShardFn(self.out_dir), model))
+
+
+class _ModelDoFn(beam.DoFn):
+    """Loads the tokenizer once per DoFn instance, on first use (the model may be a side input)."""
+
+    def __init__(self):
+        self._tok = None
+
+    def tokenizer(self, model: bytes) -> Tokenizer:
+        if self._tok is None or self._tok.proto != model:
+            self._tok = Tokenizer(model)
+        return self._tok
+
+
+class EncodeFn(_ModelDoFn):
+    """A batch of Docs -> (split, id, tokens ending with EOS) per document, in one sentencepiece call."""
+
+    def __init__(self, val_fraction: float, num_threads: int = -1):
+        super().__init__()
+        self.val_fraction, self.num_threads = val_fraction, num_threads
+
+    def process(self, docs, model):
+        tok = self.tokenizer(model)
+        encoded = tok.encode_batch([d["text"] for d in docs], num_threads=self.num_threads)
+        for doc, ids in zip(docs, encoded):
+            ids.append(tok.eos_id)
+            yield split_of(doc["id"], self.val_fraction), doc["id"], np.array(ids, dtype=tok.dtype)
+
+
+def _assign_shard(element, shard_tokens: int, split_tokens: dict):
+    split, doc_id, tokens = element
+    num_shards = max(1, math.ceil(split_tokens[split] / shard_tokens))
+    return (split, stable_hash(doc_id, "shard") % num_shards), (doc_id, tokens)
+
+
+class WriteShardFn(_ModelDoFn):
+    """((split, shard), [(id, tokens)]) -> the shard file, documents sorted by id."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def process(self, element, model):
+        (split, shard), docs = element
+        tok = self.tokenizer(model)
+        docs = _sorted_by_id(docs)
+        rel = f"tokens/{split}/{shard:05d}.arrow"
+        with FileSystems.create(f"{self.out_dir}/{rel}", mime_type="application/vnd.apache.arrow.file",
+                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            info = write_shard(f, [d[0] for d in docs], [d[1] for d in docs], tok.dtype, eos_id=tok.eos_id)
+        yield {"split": split, "path": rel, **info}
+
+
+def _sorted_by_id(docs):
+    """Sorted by id; a repeated id is ordered by content, so bytes never depend on arrival order."""
+    docs = sorted(docs, key=lambda d: d[0])
+    if any(a[0] == b[0] for a, b in zip(docs, docs[1:])):
+        docs.sort(key=lambda d: (d[0], d[1].tobytes()))
+    return docs

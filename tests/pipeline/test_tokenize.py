@@ -1,0 +1,106 @@
+import hashlib
+import random
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+
+from pipeline.tokenize import SmallestHashSample, TrainTokenizer, WriteTokenShards
+from tokenizer import Tokenizer, train_tokenizer
+from tokenizer.manifest import build_manifest, write_manifest
+from tokenizer.shards import open_shard, open_split, split_of, stable_hash
+
+DATA = Path(__file__).resolve().parents[2] / "../shared/data"
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict]:
+    """~300 KB of real text as 150 documents of 8 paragraphs, plus edge cases."""
+    text = (DATA / "lm_corpus/tinyshakespeare/input.txt").read_text(encoding="utf-8")[:300_000]
+    paras = text.split("\n\n")
+    docs = [{"id": f"<urn:uuid:{i:04d}>", "text": "\n\n".join(paras[j:j + 8]), "url": "", "language": "en"}
+            for i, j in enumerate(range(0, len(paras), 8))]
+    docs.append({"id": "emoji", "text": "😀 中文 \u2581 tabs\t\tand  spaces\x00", "url": "", "language": "en"})
+    return docs
+
+
+def run_job(docs, out: Path, shard_tokens: int, batch_size: int, vocab_size=512):
+    with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(direct_num_workers=1)) as p:
+        kept = p | beam.Create(docs)
+        model = kept | TrainTokenizer(vocab_size, str(out / "tokenizer/tokenizer.model"), sample_bytes=200_000)
+        shards = kept | WriteTokenShards(str(out), beam.pvalue.AsSingleton(model), shard_tokens=shard_tokens,
+                                         val_fraction=0.1, batch_size=batch_size)
+        shards | beam.combiners.ToList() | beam.Map(_save_manifest, out, beam.pvalue.AsSingleton(model))
+
+
+def _save_manifest(shards, out, model):
+    m = build_manifest(tokenizer=Tokenizer(model), tokenizer_path="tokenizer/tokenizer.model", shards=shards,
+                       funnel={"records": 0, "kept": 0}, config={})
+    write_manifest(out, m)
+
+
+def digests(out: Path) -> dict:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_job_is_deterministic_and_lossless(tmp_path, docs):
+    run_job(docs, tmp_path / "a", shard_tokens=20_000, batch_size=256)
+    run_job(docs[::-1], tmp_path / "b", shard_tokens=20_000, batch_size=7)  # other order, other batches
+    a = digests(tmp_path / "a")
+    assert a == digests(tmp_path / "b")
+    assert "tokenizer/tokenizer.model" in a and "manifest.json" in a
+
+    tok = Tokenizer.from_file(tmp_path / "a/tokenizer/tokenizer.model")
+    by_id = {d["id"]: d["text"] for d in docs}
+    seen = {}
+    for split in ("train", "val"):
+        shards = open_split(tmp_path / "a", split)  # validates against the manifest
+        total = sum(s.num_tokens for s in shards)
+        assert len(shards) <= -(-total // 20_000)  # ceil(tokens / target) shards at most
+        for shard in shards:
+            assert shard.path.startswith(str(tmp_path / "a" / "tokens" / split))
+            assert shard.ids == sorted(shard.ids)
+            for i, doc_id in enumerate(shard.ids):
+                assert split_of(doc_id, 0.1) == split
+                seen[doc_id] = tok.decode(shard.document(i))
+    assert seen == by_id  # every document exactly once, and it decodes back to its text
+    assert len(open_split(tmp_path / "a", "train")) > 3 and open_split(tmp_path / "a", "val")
+
+
+def test_sample_is_the_smallest_hashes_within_budget():
+    rng = random.Random(0)
+    docs = [{"id": f"d{i}", "text": "x" * rng.randint(1, 300)} for i in range(2000)]
+    budget = 20_000
+    # brute force: all documents by hash, the longest prefix within the budget
+    expected, total = [], 0
+    for d in sorted(docs, key=lambda d: (stable_hash(d["id"], "sample"), d["id"])):
+        if total + len(d["text"]) > budget:
+            break
+        expected.append(d["text"])
+        total += len(d["text"])
+    fn = SmallestHashSample(budget)
+    parts = [docs[i::3] for i in range(3)]  # three workers, then a merge
+    accs = []
+    for part in parts:
+        acc = fn.create_accumulator()
+        for d in part:
+            acc = fn.add_input(acc, d)
+        accs.append(acc)
+    assert fn.extract_output(fn.merge_accumulators(accs)) == expected
+    assert sum(len(t) for t in expected) <= budget < sum(len(t) for t in expected) + 300
+
+
+def test_no_documents_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match="no kept documents"):
+        with beam.Pipeline() as p:
+            p | beam.Create([]) | TrainTokenizer(512, str(tmp_path / "t.model"))
+
+
+def test_given_model_as_bytes(tmp_path, docs):
+    """A model passed as plain bytes (`--tokenizer MODEL`) rather than a side input."""
+    tok = Tokenizer(train_tokenizer([d["text"] for d in docs], vocab_size=512))
+    with beam.Pipeline() as p:
+        p | beam.Create(docs[:20]) | WriteTokenShards(str(tmp_path), tok.proto, shard_tokens=10**9, val_fraction=0.0)
+    shard = open_shard(tmp_path / "tokens/train/00000.arrow", dtype="uint16", eos_id=1, num_docs=20)
+    assert tok.decode(shard.document(0)) == docs[int(shard.ids[0][10:14])]["text"]
