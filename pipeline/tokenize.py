@@ -3,8 +3,8 @@
 Both transforms are deterministic, so the same kept documents and options give
 byte-identical model and shards on any runner and any number of workers:
 - the training sample is the documents with the smallest stable hash of their
-  id, up to a byte budget (a bounded, mergeable combine: no single worker ever
-  holds more than about twice the budget);
+  id, up to a byte budget (`tokenizer.sample`; a bounded, mergeable combine: no
+  worker ever holds more than about twice the budget);
 - a document's split and shard come from stable hashes of its id, the number
   of shards per split from its token count, and a shard's documents are sorted
   by id before writing.
@@ -18,6 +18,7 @@ import numpy as np
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from tokenizer import Tokenizer, train_tokenizer
+from tokenizer.sample import Sampler, smallest_within
 from tokenizer.shards import split_of, stable_hash, write_shard
 
 
@@ -36,43 +37,26 @@ class TrainTokenizer(beam.PTransform):
 
 
 class SmallestHashSample(beam.CombineFn):
-    """The texts of the documents with the smallest stable id hash whose total UTF-8 size fits `max_bytes`.
-
-    Mergeable: a document in the global prefix is in its partition's prefix
-    too, so truncating partial results to the budget never loses it.
-    """
+    """Docs -> the texts of `tokenizer.sample`'s bounded smallest-hash sample, combined across workers."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
 
     def create_accumulator(self):
-        return [], 0  # [(hash, id, text, nbytes)], total bytes held
+        return Sampler(self.max_bytes)
 
-    def add_input(self, acc, doc):
-        items, total = acc
-        n = len(doc["text"].encode("utf-8"))
-        items.append((stable_hash(doc["id"], "sample"), doc["id"], doc["text"], n))
-        total += n
-        # Compact only when well over budget, so sorting stays amortized O(log n) per document.
-        return self._truncate(items) if total > 2 * self.max_bytes else (items, total)
+    def add_input(self, sampler, doc):
+        sampler.add(doc["id"], doc["text"])
+        return sampler
 
-    def merge_accumulators(self, accs):
-        items = [item for acc_items, _ in accs for item in acc_items]
-        return self._truncate(items)
+    def merge_accumulators(self, samplers):
+        merged = Sampler(self.max_bytes)
+        merged.entries, merged.total = smallest_within(
+            [e for s in samplers for e in s.entries], self.max_bytes)
+        return merged
 
-    def extract_output(self, acc):
-        items, _ = self._truncate(acc[0])
-        return [text for _, _, text, _ in items]
-
-    def _truncate(self, items):
-        items.sort(key=lambda item: (item[0], item[1]))
-        kept, total = [], 0
-        for item in items:
-            if total + item[3] > self.max_bytes and kept:
-                break
-            kept.append(item)
-            total += item[3]
-        return kept, total
+    def extract_output(self, sampler):
+        return sampler.texts()
 
 
 def _train(texts: list[str], vocab_size: int) -> bytes:

@@ -104,3 +104,17 @@ def test_given_model_as_bytes(tmp_path, docs):
         p | beam.Create(docs[:20]) | WriteTokenShards(str(tmp_path), tok.proto, shard_tokens=10**9, val_fraction=0.0)
     shard = open_shard(tmp_path / "tokens/train/00000.arrow", dtype="uint16", eos_id=1, num_docs=20)
     assert tok.decode(shard.document(0)) == docs[int(shard.ids[0][10:14])]["text"]
+
+
+def test_cli_trains_the_same_model_as_the_job(tmp_path, docs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import cc2gpt
+    (tmp_path / "documents").mkdir()
+    pq.write_table(pa.Table.from_pylist(docs), tmp_path / "documents/00000.parquet")
+    with beam.Pipeline() as p:
+        p | beam.Create(docs) | TrainTokenizer(512, str(tmp_path / "job.model"), sample_bytes=100_000)
+    cc2gpt.main(["tokenizer", "train", "--input", str(tmp_path / "documents"), "--vocab-size", "512",
+                 "--output", str(tmp_path / "cli.model"), "--sample-bytes", "100000"])
+    assert (tmp_path / "cli.model").read_bytes() == (tmp_path / "job.model").read_bytes()
