@@ -1,0 +1,226 @@
+"""The GPT: GPT-2's architecture by default, modern switches in GPTConfig.
+
+Parameter names follow GPT-2's checkpoint layout (transformer.wte, transformer.h.N.attn.c_attn,
+..., lm_head) so weights map one to one onto Hugging Face's GPT2LMHeadModel.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GPTConfig
+
+
+def make_norm(config: GPTConfig, dim: int) -> nn.Module:
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(dim, eps=config.norm_eps)
+    return nn.LayerNorm(dim, eps=config.norm_eps, bias=config.bias)
+
+
+def rope_tables(config: GPTConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles, (block_size, head_dim/2), in the half-split layout
+    Llama uses (rotate the first half of each head against the second)."""
+    hd = config.head_dim
+    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd)
+    angles = torch.outer(torch.arange(config.block_size, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).type_as(x)
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, preallocated to max_len."""
+
+    def __init__(self, config: GPTConfig, batch: int, max_len: int, dtype, device):
+        shape = (config.n_layer, batch, config.n_head, max_len, config.head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.pos = 0  # number of positions filled; advanced by GPT.forward after all layers
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        end = self.pos + k.shape[2]
+        self.k[layer, :, :, self.pos:end] = k
+        self.v[layer, :, :, self.pos:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, layer: int):
+        super().__init__()
+        self.layer = layer
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.c_proj.residual_scaled = True
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
+        if config.qk_norm:
+            self.q_norm = nn.RMSNorm(config.head_dim, eps=config.norm_eps)
+            self.k_norm = nn.RMSNorm(config.head_dim, eps=config.norm_eps)
+        self.qk_norm = config.qk_norm
+
+    def forward(self, x, rope=None, mask=None, cache: KVCache | None = None):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                   for t in self.c_attn(x).split(C, dim=2))
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)
+        # mask None means plain causal attention over the T new tokens (or none needed when T == 1)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
+            dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.kind = config.mlp
+        hidden = config.hidden_dim
+        # SwiGLU's gate and up projections live in one matrix, [gate; up], as c_attn holds q, k, v.
+        self.c_fc = nn.Linear(config.n_embd, 2 * hidden if self.kind == "swiglu" else hidden,
+                              bias=config.bias)
+        self.c_proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
+        self.c_proj.residual_scaled = True
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        h = self.c_fc(x)
+        if self.kind == "gelu":
+            h = F.gelu(h, approximate="tanh")  # GPT-2's "gelu_new"
+        elif self.kind == "relu2":
+            h = F.relu(h).square()
+        else:
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        return self.dropout(self.c_proj(h))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, layer: int):
+        super().__init__()
+        self.ln_1 = make_norm(config, config.n_embd)
+        self.attn = CausalSelfAttention(config, layer)
+        self.ln_2 = make_norm(config, config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x, rope=None, mask=None, cache=None):
+        x = x + self.attn(self.ln_1(x), rope, mask, cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        modules = dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
+            ln_f=make_norm(config, config.n_embd),
+        )
+        if config.pos_emb == "learned":
+            modules["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        self.transformer = nn.ModuleDict(modules)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
+        if config.pos_emb == "rope":
+            cos, sin = rope_tables(config)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        """GPT-2 init: N(0, 0.02), zero biases, and projections into the residual stream
+        scaled by 1/sqrt(2*n_layer) so the stream's variance does not grow with depth."""
+        if isinstance(module, nn.Linear):
+            std = 0.02
+            if getattr(module, "residual_scaled", False):
+                std /= math.sqrt(2 * self.config.n_layer)
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count. non_embedding drops the lookup tables (position table, and the token
+        table when the head is untied); a tied token table counts, as it is the output layer."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            if "wpe" in self.transformer:
+                n -= self.transformer.wpe.weight.numel()
+            if not self.config.tie_embeddings:
+                n -= self.transformer.wte.weight.numel()
+        return n
+
+    def flops_per_token(self, seq_len: int | None = None) -> int:
+        """Training FLOPs (forward + backward) per token, PaLM appendix B: 6N for the weights
+        plus 12*L*d*T for attention scores and values (full, not causal-halved, T x T)."""
+        c, T = self.config, seq_len or self.config.block_size
+        return 6 * self.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
+
+    def forward(self, idx, targets=None, *, kv_cache: KVCache | None = None, valid=None):
+        """idx (B, T) -> (logits, loss). targets given: logits at every position and mean
+        cross-entropy (targets of -1 ignored); else logits of the last position only.
+
+        Generation extras: kv_cache holds earlier positions' keys and values and is advanced by
+        T; valid (B, S) marks real (True) and padding (False) tokens over everything the cache
+        holds plus idx, for left-padded batches: pads are never attended to and positions count
+        real tokens only.
+        """
+        B, T = idx.shape
+        start = kv_cache.pos if kv_cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens exceeds block_size "
+                             f"{self.config.block_size}")
+        device = idx.device
+        mask = None
+        if valid is not None:
+            S = start + T
+            pos = (valid[:, :S].cumsum(-1) - 1).clamp(min=0)[:, start:]  # (B, T)
+            q_pos = torch.arange(start, S, device=device)
+            causal = torch.arange(S, device=device)[None, :] <= q_pos[:, None]  # (T, S)
+            mask = causal[None] & valid[:, None, :S]
+            # A pad query sees only itself, so no row of the softmax is empty (that gives NaN).
+            mask = mask | (torch.arange(S, device=device)[None, :] == q_pos[:, None])[None]
+            mask = mask[:, None]  # (B, 1, T, S), broadcast over heads
+        else:
+            pos = torch.arange(start, start + T, device=device)
+            if start > 0 and T > 1:  # new tokens see all cached ones and each other causally
+                mask = (torch.arange(start + T, device=device)[None, :]
+                        <= torch.arange(start, start + T, device=device)[:, None])
+        x = self.transformer.wte(idx)
+        if "wpe" in self.transformer:
+            x = x + self.transformer.wpe(pos)
+        rope = None
+        if self.config.pos_emb == "rope":
+            cos, sin = self.rope_cos[pos], self.rope_sin[pos]
+            rope = (cos.unsqueeze(-3), sin.unsqueeze(-3))  # broadcast over heads
+        x = self.transformer.drop(x)
+        for block in self.transformer.h:
+            x = block(x, rope, mask, kv_cache)
+        if kv_cache is not None:
+            kv_cache.pos += T
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            return self.lm_head(x[:, [-1], :]), None
+        logits = self.lm_head(x)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
+                               ignore_index=-1)
+        return logits, loss

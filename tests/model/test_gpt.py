@@ -1,0 +1,165 @@
+import math
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from model import GPT, PRESETS, GPTConfig, preset
+
+
+@pytest.mark.parametrize("name, total", [
+    # Hugging Face's parameter counts of gpt2, gpt2-medium, gpt2-large, gpt2-xl
+    ("gpt2-124m", 124_439_808), ("gpt2-350m", 354_823_168),
+    ("gpt2-774m", 774_030_080), ("gpt2-1.5b", 1_557_611_200),
+])
+def test_gpt2_presets_have_gpt2_parameter_counts(name, total):
+    with torch.device("meta"):
+        model = GPT(preset(name))
+    assert model.num_params(non_embedding=False) == total
+    c = model.config
+    assert model.num_params() == total - c.block_size * c.n_embd  # the position table
+
+
+def test_preset_overrides_and_errors():
+    c = preset("tiny", vocab_size=4096, dropout=0.1)
+    assert (c.vocab_size, c.dropout, c.n_layer) == (4096, 0.1, PRESETS["tiny"].n_layer)
+    assert PRESETS["tiny"].vocab_size != 4096  # the preset itself is untouched
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("gpt5")
+    with pytest.raises(ValueError, match="n_layers"):
+        preset("tiny", n_layers=3)
+    with pytest.raises(ValueError, match="mlp"):
+        GPTConfig(mlp="geglu")
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(n_embd=100, n_head=3)
+
+
+def test_gpt2_parameter_names_follow_the_checkpoint_layout():
+    names = set(GPT(preset("tiny", n_layer=1)).state_dict())
+    assert names == {
+        "transformer.wte.weight", "transformer.wpe.weight",
+        "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
+        "transformer.h.0.attn.c_attn.weight", "transformer.h.0.attn.c_attn.bias",
+        "transformer.h.0.attn.c_proj.weight", "transformer.h.0.attn.c_proj.bias",
+        "transformer.h.0.ln_2.weight", "transformer.h.0.ln_2.bias",
+        "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_fc.bias",
+        "transformer.h.0.mlp.c_proj.weight", "transformer.h.0.mlp.c_proj.bias",
+        "transformer.ln_f.weight", "transformer.ln_f.bias", "lm_head.weight",
+    }
+
+
+def test_gpt2_init_and_loss_at_init():
+    torch.manual_seed(0)
+    c = preset("tiny", n_layer=4, vocab_size=512)
+    model = GPT(c)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert model.transformer.h[0].attn.c_attn.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    scaled = 0.02 / math.sqrt(2 * c.n_layer)
+    for block in model.transformer.h:
+        assert block.attn.c_proj.weight.std().item() == pytest.approx(scaled, rel=0.05)
+        assert block.mlp.c_proj.weight.std().item() == pytest.approx(scaled, rel=0.05)
+        assert block.mlp.c_fc.bias.abs().max() == 0
+    idx, targets = torch.randint(0, 512, (2, 4, 64))
+    logits, loss = model(idx, targets)
+    assert logits.shape == (4, 64, 512)
+    assert loss.item() == pytest.approx(math.log(512), abs=0.1)  # near-uniform predictions
+    last, none = model(idx)
+    assert none is None and last.shape == (4, 1, 512)
+    torch.testing.assert_close(last[:, 0], logits[:, -1])
+
+
+def test_every_switch_is_causal_and_learns(switches):
+    torch.manual_seed(0)
+    model = GPT(preset("tiny", vocab_size=64, block_size=24, n_layer=2, n_head=2, n_embd=32,
+                       **switches))
+    idx = torch.randint(0, 64, (2, 24))
+    changed = idx.clone()
+    changed[:, 20:] = (changed[:, 20:] + 1) % 64
+    a, _ = model(idx, idx)
+    b, _ = model(changed, changed)
+    torch.testing.assert_close(a[:, :20], b[:, :20])  # the future does not leak into the past
+    assert not torch.allclose(a[:, 20:], b[:, 20:])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    x, y = idx[:, :-1], idx[:, 1:]
+    losses = []
+    for _ in range(20):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]  # memorizes a fixed batch
+
+
+def test_rope_replaces_the_position_table_and_is_relative():
+    model = GPT(preset("tiny", pos_emb="rope", n_layer=1))
+    assert "wpe" not in model.transformer
+    from model.gpt import apply_rope
+    q, k = torch.randn(2, 1, 1, 32, dtype=torch.float64).unbind(0)
+    cos, sin = model.rope_cos.double(), model.rope_sin.double()
+
+    def score(i, j):
+        return (apply_rope(q, cos[i], sin[i]) * apply_rope(k, cos[j], sin[j])).sum().item()
+    assert score(5, 2) == pytest.approx(score(40, 37))  # depends on the offset only
+    assert score(5, 2) != pytest.approx(score(5, 3))
+
+
+def test_rmsnorm_and_qk_norm():
+    torch.manual_seed(0)
+    model = GPT(preset("tiny", n_layer=1, norm="rmsnorm", qk_norm=True)).eval()
+    assert isinstance(model.transformer.ln_f, torch.nn.RMSNorm)
+    assert not any(n.endswith(("ln_1.bias", "ln_f.bias")) for n, _ in model.named_parameters())
+    idx = torch.randint(0, 100, (1, 16))
+    before, _ = model(idx, idx)
+    attn = model.transformer.h[0].attn
+    C = model.config.n_embd
+    with torch.no_grad():  # QK-norm makes attention blind to the scale of queries and keys
+        attn.c_attn.weight[: 2 * C] *= 7.0
+        attn.c_attn.bias[: 2 * C] *= 7.0
+    after, _ = model(idx, idx)
+    torch.testing.assert_close(before, after, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["swiglu", "relu2"])
+def test_mlp_variants(kind):
+    torch.manual_seed(0)
+    c = preset("tiny", mlp=kind)
+    mlp = GPT(c).transformer.h[0].mlp
+    x = torch.randn(3, c.n_embd)
+    h = x @ mlp.c_fc.weight.T + mlp.c_fc.bias
+    if kind == "swiglu":
+        assert c.hidden_dim % 64 == 0 and abs(c.hidden_dim - 8 * c.n_embd / 3) < 64
+        gate, up = h[:, : c.hidden_dim], h[:, c.hidden_dim:]
+        h = gate * torch.sigmoid(gate) * up
+    else:
+        h = torch.clamp(h, min=0) ** 2
+    torch.testing.assert_close(mlp(x), h @ mlp.c_proj.weight.T + mlp.c_proj.bias)
+
+
+def test_untied_head():
+    c = preset("tiny", tie_embeddings=False)
+    model = GPT(c)
+    assert model.lm_head.weight is not model.transformer.wte.weight
+    tied = GPT(preset("tiny"))
+    assert (model.num_params(non_embedding=False) - tied.num_params(non_embedding=False)
+            == c.vocab_size * c.n_embd)
+    # non-embedding: untied drops the token table, keeps the head
+    assert model.num_params() == tied.num_params()
+
+
+@pytest.mark.parametrize("kw", [{}, dict(pos_emb="rope", mlp="swiglu", tie_embeddings=False)])
+def test_flops_per_token_matches_formula_and_flop_counter(kw):
+    c = preset("tiny", bias=False, vocab_size=512, block_size=64, **kw)
+    model = GPT(c)
+    n = model.num_params()
+    assert model.flops_per_token() == 6 * n + 12 * c.n_layer * c.n_embd * c.block_size
+    B, T = 2, c.block_size
+    idx = torch.randint(0, c.vocab_size, (B, T))
+    counter = FlopCounterMode(display=False)
+    # the math kernel is made of matmuls the counter sees (CPU flash attention has no formula)
+    with sdpa_kernel(SDPBackend.MATH), counter:
+        model(idx, idx)[1].backward()
+    counted = counter.get_total_flops() / (B * T)
+    # the counter sees matmuls only: the formula's extra norm weights are < 0.5% of N
+    assert counted == pytest.approx(model.flops_per_token(), rel=0.01)
