@@ -19,14 +19,20 @@ SWITCHES = {
 
 
 def random_gpt(seed=0, dtype=torch.float64, **overrides) -> GPT:
-    """A small GPT with weights large enough that greedy decoding does not just repeat one
-    token (GPT-2's 0.02 init makes near-uniform logits); float64 so orderings are exact."""
+    """A small GPT with random weights far from GPT-2's init, so greedy decoding does not
+    just repeat one token (0.02 init copies the input token through the tied head);
+    float64 so the orderings compared across code paths are exact."""
     kw = dict(vocab_size=97, block_size=64, n_layer=2, n_head=2, n_embd=32) | overrides
     torch.manual_seed(seed)
     model = GPT(preset("tiny", **kw)).to(dtype)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.normal_(1.0 if "ln" in name or "norm" in name else 0.0, 0.3)
+            if p.ndim == 1:  # norm weights near 1, biases near 0
+                p.normal_(1.0 if "norm" in name or "ln" in name and "weight" in name else 0.0, 0.1)
+            elif name.startswith(("transformer.wte", "transformer.wpe")):
+                p.normal_(0.0, 0.1)
+            else:
+                p.normal_(0.0, 3.0 / p.shape[1] ** 0.5)
     return model.eval()
 
 
