@@ -1,22 +1,112 @@
 """Dedup stage: exact (normalized-text hash), then MinHash/LSH near-duplicates.
 
-`Dedup(config)` maps PCollection[Doc] to {"kept", "rejected"}; kept documents
-carry `dup_cluster_size`, rejected ones stage "dedup", a reason
-(`exact_duplicate` or `near_duplicate`) and `duplicate_of` (the kept id).
+`Dedup(config, out)` maps PCollection[Doc] to {"kept", "rejected"} (plus
+"signature_files" when `out` is given); kept documents carry
+`dup_cluster_size` (documents they stand for, themselves included), rejected
+ones stage "dedup", a reason (`exact_duplicate` or `near_duplicate`) and
+`duplicate_of`: the id of the kept document (for a match against a previous
+run, that run's kept document).
 """
 import apache_beam as beam
 
+from pipeline.dedup.components import ConnectedComponents
 from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.exact import ExactDedup
+from pipeline.dedup.exact import ExactDedup, reject
+from pipeline.dedup.fuzzy import CandidateEdges, MatchPrevious, Signatures
+from pipeline.dedup.minhash import MinHasher
+from pipeline.dedup.store import ReadSignatures, WriteSignatures
 
 __all__ = ["Dedup", "DedupConfig"]
 
 
 class Dedup(beam.PTransform):
-    def __init__(self, config: DedupConfig | None = None):
+    """Exact dedup, then near-duplicate components over LSH candidate edges, one doc kept per component.
+
+    With `out`, the kept documents' signatures are written under OUT/dedup/ for
+    a later run's `DedupConfig.against`.
+    """
+
+    def __init__(self, config: DedupConfig | None = None, out: str | None = None):
         super().__init__()
         self.config = config or DedupConfig()
+        self.out = out
 
     def expand(self, docs):
+        cfg = self.config
         exact = docs | "Exact" >> ExactDedup()
-        return {"kept": exact.kept, "rejected": exact.rejected}
+        if not cfg.fuzzy:
+            return {"kept": exact.kept, "rejected": exact.rejected}
+        hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed, *cfg.bands_rows())
+
+        signatures = exact.kept | "Signatures" >> Signatures(hasher, cfg.batch_size)
+        if cfg.against:
+            previous = docs.pipeline | "PreviousSignatures" >> ReadSignatures(cfg.against, hasher.sketch)
+            matches = (signatures, previous) | "MatchPrevious" >> MatchPrevious(hasher, cfg.threshold)
+            signatures = ({"sig": signatures, "match": matches}
+                          | "JoinMatches" >> beam.CoGroupByKey()
+                          | "Unmatched" >> beam.FlatMap(_unmatched))
+        else:
+            matches = docs.pipeline | "NoMatches" >> beam.Create([])
+        roots = (signatures
+                 | "CandidateEdges" >> CandidateEdges(hasher)
+                 | "Components" >> ConnectedComponents(cfg.cc_rounds))
+
+        by_id = exact.kept | "KeyById" >> beam.Map(lambda d: (d["id"], d))
+        absorbed = ({"root": roots, "size": by_id | "Sizes" >> beam.MapTuple(lambda i, d: (i, d["dup_cluster_size"]))}
+                    | "JoinRootSizes" >> beam.CoGroupByKey()
+                    | "SizeToRoot" >> beam.FlatMap(_size_to_root)
+                    | "SumAbsorbed" >> beam.CombinePerKey(sum))
+        decided = ({"doc": by_id, "sig": signatures, "root": roots, "previous": matches, "absorbed": absorbed}
+                   | "JoinDecisions" >> beam.CoGroupByKey()
+                   | "Decide" >> beam.ParDo(_Decide()).with_outputs("rejected", "moved", "signature", main="kept"))
+        exact_rejected = ({"reject": exact.rejected | "KeyByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
+                           "moved": decided.moved}
+                          | "JoinMoved" >> beam.CoGroupByKey()
+                          | "Repoint" >> beam.FlatMap(_repoint))
+
+        result = {"kept": decided.kept,
+                  "rejected": (decided.rejected, exact_rejected) | "AllRejected" >> beam.Flatten()}
+        if self.out:
+            result["signature_files"] = decided.signature | "SaveSignatures" >> WriteSignatures(
+                self.out, hasher.sketch)
+        return result
+
+
+def _unmatched(joined):
+    doc_id, g = joined
+    if not g["match"]:
+        for sig in g["sig"]:
+            yield doc_id, sig
+
+
+def _size_to_root(joined):
+    _, g = joined
+    for root in g["root"]:
+        for size in g["size"]:
+            yield root, size
+
+
+class _Decide(beam.DoFn):
+    """Per id: kept (with its cluster size) or near_duplicate of its component's root / a previous doc."""
+
+    def process(self, joined):
+        doc_id, g = joined
+        target = next(iter(g["previous"] or g["root"]), None)
+        for doc in g["doc"]:
+            if target is None:
+                yield {**doc, "dup_cluster_size": doc["dup_cluster_size"] + sum(g["absorbed"])}
+            else:
+                yield beam.pvalue.TaggedOutput("rejected", reject(doc, "near_duplicate", target))
+        if target is not None:
+            yield beam.pvalue.TaggedOutput("moved", (doc_id, target))
+        else:
+            for sig in g["sig"]:
+                yield beam.pvalue.TaggedOutput("signature", (doc_id, sig))
+
+
+def _repoint(joined):
+    """Exact duplicates of a doc that fuzzy dedup dropped point to the doc kept in its place."""
+    _, g = joined
+    moved = list(g["moved"])
+    for doc in g["reject"]:
+        yield {**doc, "duplicate_of": moved[0]} if moved else doc

@@ -17,7 +17,7 @@ class DedupConfig:
     seed: int = 1                  # MinHash permutation seed: runs deduplicated against each other must agree
     against: str | None = None     # a previous OUT: drop documents near-duplicate to what it kept
     batch_size: int = 256          # most documents per MinHash signature batch
-    cc_rounds: int = 12            # large-star + small-star rounds unrolled for connected components
+    cc_rounds: int = 16            # large-star + small-star rounds unrolled for connected components (log2 of the longest chain)
 
     def bands_rows(self) -> tuple[int, int]:
         """(bands, rows per band) minimising false positives + false negatives at `threshold`."""

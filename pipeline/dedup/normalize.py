@@ -2,20 +2,31 @@
 
 Two documents that differ only in case, punctuation, digits, Unicode form or
 whitespace normalize to the same text, so exact dedup catches them and their
-shingles agree (as datatrove's `simplify_text` for FineWeb).
+shingles agree (as datatrove's `simplify_text` does for FineWeb).
 """
 import hashlib
-import re
 import unicodedata
 
-_PUNCT = re.compile(r"[^\w\s]|_")
-_DIGIT = re.compile(r"\d")
+
+class _Table(dict):
+    """str.translate table: punctuation and symbols deleted, decimal digits folded to 0.
+
+    Filled lazily, one entry per character seen: a single C-level pass over the
+    text, several times faster than regexes, without scanning all of Unicode.
+    """
+
+    def __missing__(self, cp: int) -> str | None:
+        cat = unicodedata.category(chr(cp))
+        self[cp] = value = None if cat[0] in "PS" else "0" if cat == "Nd" else cp
+        return value
+
+
+_TABLE = _Table()
 
 
 def normalize(text: str) -> str:
-    """NFKC, lowercase, punctuation removed, every digit folded to 0, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _DIGIT.sub("0", _PUNCT.sub("", text))
+    """NFKC, lowercase, punctuation and symbols removed, digits folded to 0, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_TABLE)
     return " ".join(text.split())
 
 
@@ -32,5 +43,5 @@ def shingles(text: str, n: int) -> list[bytes]:
     words = normalize(text).split()
     if len(words) <= n:
         return [" ".join(words).encode()] if words else []
-    grams = map(" ".join, zip(*(words[i:] for i in range(n))))
-    return [g.encode() for g in set(grams)]
+    grams = set(map(" ".join, zip(*(words[i:] for i in range(n)))))
+    return [g.encode() for g in grams]

@@ -1,0 +1,86 @@
+"""Connected components inside Beam: alternating large-star / small-star rounds.
+
+Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014).
+Each round is one shuffle keyed by node, so no worker ever holds more than one
+node's neighbourhood; the rounds are unrolled into the graph (Beam has no
+loops) and a counter per round shows how many nodes had not yet settled.
+At convergence every component is a star around its smallest node.
+"""
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+
+def _both_ways(edge):
+    u, v = edge
+    return [(u, v), (v, u)]
+
+
+def _settled(u, nbrs: set) -> bool:
+    """True when u is a star centre (all neighbours larger) or a leaf of one (one smaller neighbour)."""
+    return min(nbrs) > u or len(nbrs) == 1
+
+
+class _LargeStar(beam.DoFn):
+    """Connect every larger neighbour of u to the smallest node of u's neighbourhood."""
+
+    def __init__(self, round_index: int):
+        self.unsettled = Metrics.counter("dedup", f"cc_unsettled_round_{round_index:02d}")
+
+    def process(self, node):
+        u, nbrs = node[0], set(node[1])
+        self.unsettled.inc(0 if _settled(u, nbrs) else 1)   # 0 still reports the round
+        m = min(min(nbrs), u)
+        for v in nbrs:
+            if v > u:
+                yield v, m
+
+
+def _small_star(node):
+    """Connect u and its smaller neighbours to the smallest of them."""
+    u, nbrs = node
+    smaller = {v for v in nbrs if v < u}
+    if smaller:
+        m = min(smaller)
+        for v in smaller | {u}:
+            if v != m:
+                yield v, m
+
+
+class _Settle(beam.DoFn):
+    """Converged graph -> (node, component root) for every non-root node."""
+
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+
+    def process(self, node):
+        u, nbrs = node[0], set(node[1])
+        if not _settled(u, nbrs):
+            raise RuntimeError(
+                f"dedup connected components did not converge in {self.rounds} rounds "
+                f"(node {u!r} still has {len(nbrs)} neighbours): raise DedupConfig.cc_rounds")
+        if min(nbrs) < u:
+            yield u, min(nbrs)
+
+
+class ConnectedComponents(beam.PTransform):
+    """PCollection[(u, v)] undirected edges -> PCollection[(node, smallest node of its component)].
+
+    Only nodes that are not their component's smallest node appear in the output.
+    """
+
+    def __init__(self, rounds: int):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        for k in range(self.rounds):
+            edges = (edges
+                     | f"Undirect{k}" >> beam.FlatMap(_both_ways)
+                     | f"Neighbours{k}" >> beam.GroupByKey()
+                     | f"LargeStar{k}" >> beam.ParDo(_LargeStar(k))
+                     | f"SmallStarNeighbours{k}" >> beam.GroupByKey()
+                     | f"SmallStar{k}" >> beam.FlatMap(_small_star))
+        return (edges
+                | "UndirectFinal" >> beam.FlatMap(_both_ways)
+                | "NeighboursFinal" >> beam.GroupByKey()
+                | "Settle" >> beam.ParDo(_Settle(self.rounds)))

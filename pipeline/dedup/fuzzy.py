@@ -1,0 +1,107 @@
+"""MinHash/LSH near-duplicate stages: signatures, LSH buckets, matches against a previous run."""
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.dedup.minhash import MinHasher, similarity
+
+
+class _Sign(beam.DoFn):
+    """Batch of docs -> (id, signature) per doc with words (datasketch's bulk generator)."""
+
+    def __init__(self, hasher: MinHasher):
+        self.hasher = hasher
+        self.wordless = Metrics.counter("dedup", "docs_without_shingles")
+
+    def process(self, batch):
+        for doc, sig in zip(batch, self.hasher.signatures([d["text"] for d in batch])):
+            if sig is None:
+                self.wordless.inc()   # nothing to compare: such a doc is only exact-deduplicated
+            else:
+                yield doc["id"], sig
+
+
+class Signatures(beam.PTransform):
+    """PCollection[Doc] -> PCollection[(id, signature bytes)]."""
+
+    def __init__(self, hasher: MinHasher, batch_size: int):
+        super().__init__()
+        self.hasher, self.batch_size = hasher, batch_size
+
+    def expand(self, docs):
+        return (docs
+                | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+                | "MinHash" >> beam.ParDo(_Sign(self.hasher)))
+
+
+def _band_entries(signature, hasher: MinHasher):
+    doc_id, sig = signature
+    return [(key, doc_id) for key in hasher.band_keys(sig)]
+
+
+def _star(bucket):
+    """All ids sharing one band key -> edges to the smallest: n-1 edges, never n^2/2."""
+    _, ids = bucket
+    root = min(ids)
+    for i in ids:
+        if i != root:
+            yield i, root
+
+
+class CandidateEdges(beam.PTransform):
+    """PCollection[(id, signature)] -> distinct LSH candidate edges (id, smaller id)."""
+
+    def __init__(self, hasher: MinHasher):
+        super().__init__()
+        self.hasher = hasher
+
+    def expand(self, signatures):
+        return (signatures
+                | "BandKeys" >> beam.FlatMap(_band_entries, self.hasher)
+                | "Buckets" >> beam.GroupByKey()
+                | "StarEdges" >> beam.FlatMap(_star)
+                | "DistinctEdges" >> beam.Distinct())
+
+
+class _MatchPrevious(beam.DoFn):
+    """A bucket of new and previously kept docs -> (new id, previous id) for pairs over the threshold."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def process(self, bucket):
+        _, entries = bucket
+        previous = sorted((doc_id, sig) for is_prev, doc_id, sig in entries if is_prev)
+        if not previous:
+            return
+        for is_prev, doc_id, sig in entries:
+            if not is_prev:
+                for prev_id, prev_sig in previous:
+                    if similarity(sig, prev_sig) >= self.threshold:
+                        yield doc_id, prev_id
+                        break
+
+
+def _tagged_band_entries(signature, hasher: MinHasher, is_prev: bool):
+    doc_id, sig = signature
+    return [(key, (is_prev, doc_id, sig)) for key in hasher.band_keys(sig)]
+
+
+class MatchPrevious(beam.PTransform):
+    """(new signatures, previous signatures) -> (new id, smallest matching previous id).
+
+    A new doc matches a previously kept one when a band collides and the
+    estimated Jaccard similarity reaches the threshold.
+    """
+
+    def __init__(self, hasher: MinHasher, threshold: float):
+        super().__init__()
+        self.hasher, self.threshold = hasher, threshold
+
+    def expand(self, pcolls):
+        new, previous = pcolls
+        return ((new | "NewBandKeys" >> beam.FlatMap(_tagged_band_entries, self.hasher, False),
+                 previous | "PreviousBandKeys" >> beam.FlatMap(_tagged_band_entries, self.hasher, True))
+                | "AllBandKeys" >> beam.Flatten()
+                | "Buckets" >> beam.GroupByKey()
+                | "Match" >> beam.ParDo(_MatchPrevious(self.threshold))
+                | "SmallestMatch" >> beam.CombinePerKey(min))

@@ -1,0 +1,56 @@
+"""Connected components in Beam (large-star / small-star) against a plain union-find."""
+import random
+
+import apache_beam as beam
+import pytest
+from dedup_testlib import UnionFind, run_pipeline
+
+from pipeline.dedup.components import ConnectedComponents
+
+
+def graphs() -> dict[str, list[tuple[str, str]]]:
+    """Named edge lists: chains with shuffled and sorted ids, a big star, random forests and graphs."""
+    rng = random.Random(7)
+    out = {}
+    ids = [f"{i:05d}" for i in range(300)]
+    rng.shuffle(ids)
+    out["chain"] = list(zip(ids, ids[1:]))
+    out["sorted_chain"] = [(f"{i:03d}", f"{i + 1:03d}") for i in range(200)]
+    out["star"] = [(f"{i:04d}", "9999") for i in range(1000)]
+    out["tree"] = [(f"{i:03d}", f"{rng.randrange(i):03d}") for i in range(1, 300)]
+    out["random"] = [(f"{rng.randrange(400):03d}", f"{rng.randrange(400):03d}") for _ in range(300)]
+    out["cycle"] = [(f"{i}", f"{(i + 1) % 50}") for i in range(50)]
+    # one graph, node names prefixed so the graphs stay apart
+    return {name: [(f"{name}/{a}", f"{name}/{b}") for a, b in edges if a != b] for name, edges in out.items()}
+
+
+@pytest.fixture(scope="module")
+def components():
+    edges = [e for g in graphs().values() for e in g]
+    outputs, result = run_pipeline(
+        lambda p: {"roots": p | beam.Create(edges, reshuffle=False) | ConnectedComponents(rounds=12)})
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    return dict(outputs["roots"]), counters, edges
+
+
+def test_components_match_union_find(components):
+    roots, _, edges = components
+    uf = UnionFind()
+    for a, b in edges:
+        uf.union(a, b)
+    expected = {node: uf.find(node) for node in uf.parent if uf.find(node) != node}
+    assert len(roots) == len(expected)   # every non-root node exactly once
+    assert roots == expected
+
+
+def test_convergence_counter_falls_to_zero(components):
+    _, counters, _ = components
+    unsettled = [counters[f"cc_unsettled_round_{k:02d}"] for k in range(12)]
+    assert unsettled[0] > 500 and unsettled[-1] == 0
+    assert unsettled.index(0) <= 10   # a 200-node sorted chain needs the most rounds here
+
+
+def test_too_few_rounds_is_a_clear_error():
+    chain = [(f"{i:03d}", f"{i + 1:03d}") for i in range(100)]
+    with pytest.raises(Exception, match="did not converge in 2 rounds"):
+        run_pipeline(lambda p: {"roots": p | beam.Create(chain, reshuffle=False) | ConnectedComponents(rounds=2)})
