@@ -1,0 +1,110 @@
+"""The quality filter chain: FineWeb's steps after language ID, then PII masking.
+
+`FilterConfig` holds one configured filter per field, in the order they run
+(None turns a filter off); it is recorded in the manifest as is. The CLI edits
+it with `--filter NAME.PARAM=VALUE` and `--no-filter NAME`.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.filters.base import Filter
+from pipeline.filters.c4 import C4Quality
+from pipeline.filters.fineweb import FineWebQuality
+from pipeline.filters.gopher import GopherQuality, GopherRepetition
+from pipeline.filters.url import URLBlocklist
+from pipeline.pii import PIIMask
+
+__all__ = ["Filter", "FilterConfig", "FilterFn", "build_filters", "parse_filter_overrides",
+           "URLBlocklist", "GopherRepetition", "GopherQuality", "C4Quality", "FineWebQuality",
+           "PIIMask"]
+
+
+@dataclass
+class FilterConfig:
+    url_blocklist: URLBlocklist | None = field(default_factory=URLBlocklist)
+    gopher_repetition: GopherRepetition | None = field(default_factory=GopherRepetition)
+    gopher_quality: GopherQuality | None = field(default_factory=GopherQuality)
+    c4: C4Quality | None = field(default_factory=C4Quality)
+    fineweb: FineWebQuality | None = field(default_factory=FineWebQuality)
+    pii: PIIMask | None = field(default_factory=PIIMask)
+
+
+def build_filters(config: FilterConfig) -> list[Filter]:
+    """The enabled filters, in run order."""
+    return [f for f in (getattr(config, fd.name) for fd in dataclasses.fields(config))
+            if f is not None]
+
+
+def _parse_value(text: str, default):
+    """Parse VALUE to the type of the parameter's default."""
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true/false, got {text!r}")
+    if isinstance(default, (int, float)):
+        return type(default)(float(text)) if isinstance(default, float) else int(text)
+    if isinstance(default, tuple):
+        try:  # nested tuples: "((2, 0.2), (3, 0.18))"
+            value = ast.literal_eval(text)
+            if isinstance(value, tuple) and any(isinstance(v, tuple) for v in value):
+                return value
+        except (ValueError, SyntaxError):
+            pass
+        return tuple(v.strip() for v in text.split(",") if v.strip())
+    return text
+
+
+def parse_filter_overrides(overrides: list[str], disabled: list[str] = ()) -> FilterConfig:
+    """`["gopher_quality.min_doc_words=30"]`, `["c4"]` -> FilterConfig; unknown names are errors."""
+    config = FilterConfig()
+    names = [fd.name for fd in dataclasses.fields(config)]
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        name, dot, param = key.strip().partition(".")
+        if not sep or not dot:
+            raise ValueError(f"--filter expects NAME.PARAM=VALUE, got {item!r}")
+        if name not in names:
+            raise ValueError(f"unknown filter {name!r}; filters: {', '.join(names)}")
+        current = getattr(config, name)
+        params = {fd.name: fd for fd in dataclasses.fields(current)}
+        if param not in params:
+            raise ValueError(f"unknown parameter {param!r} of filter {name!r}; "
+                             f"parameters: {', '.join(params)}")
+        try:
+            parsed = _parse_value(value.strip(), getattr(current, param))
+        except ValueError as e:
+            raise ValueError(f"bad value for --filter {key}: {e}") from None
+        setattr(config, name, dataclasses.replace(current, **{param: parsed}))
+    for name in disabled:
+        if name not in names:
+            raise ValueError(f"unknown filter {name!r}; filters: {', '.join(names)}")
+        setattr(config, name, None)
+    return config
+
+
+class FilterFn(beam.DoFn):
+    """Doc -> Doc (text cleaned, signals set) | TaggedOutput("rejected") at the first failing filter."""
+
+    def __init__(self, filters: list[Filter]):
+        self.filters = list(filters)
+        self.kept = Metrics.counter("filter", "kept")
+
+    def process(self, doc: dict):
+        doc = dict(doc, signals=dict(doc.get("signals") or {}))
+        for f in self.filters:
+            reason = f.filter(doc)
+            if reason is not None:
+                Metrics.counter(f.name, reason).inc()
+                yield beam.pvalue.TaggedOutput(
+                    "rejected", dict(doc, stage=f.name, reason=reason, duplicate_of=""))
+                return
+        self.kept.inc()
+        yield doc

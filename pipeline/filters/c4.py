@@ -1,0 +1,79 @@
+"""C4's line cleaning and document rules (Raffel et al. 2020, section 2.2).
+
+Lines with a javascript mention, a cookie/policy notice, too few words or an
+overlong word are removed from the text; "lorem ipsum" or a curly brace drops
+the document, as do fewer than `min_num_sentences` sentences left. FineWeb ran
+it with `filter_no_terminal_punct=False` (its own rule covers punctuation), so
+that is the default here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.filters.base import Filter
+
+_CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+# A sentence ends at terminal punctuation followed by whitespace (or the line end).
+_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*(?=\s|$)")
+END_PUNCTUATION = (".", "?", "!", '"', "'")
+POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
+          "use of cookies", "use cookies")
+
+
+def count_sentences(line: str) -> int:
+    """Sentences in a non-empty line: each terminal mark ends one, a tail counts too."""
+    ends = list(_SENTENCE_END.finditer(line))
+    tail = line[ends[-1].end():].strip() if ends else line.strip()
+    return len(ends) + (1 if tail else 0)
+
+
+@dataclass
+class C4Quality(Filter):
+    name = "c4"
+    signals = ("c4_lines_removed_ratio", "c4_sentences")
+
+    remove_citations: bool = True
+    filter_no_terminal_punct: bool = False
+    min_num_sentences: int = 5
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+
+    def filter(self, doc: dict) -> str | None:
+        lines = doc["text"].splitlines()
+        kept, sentences, verdict = [], 0, None
+        for line in lines:
+            line = line.strip()
+            words = line.split()
+            if any(len(w) > self.max_word_length for w in words):
+                continue
+            if self.remove_citations:
+                line = _CITATION.sub("", line)
+            if self.filter_no_terminal_punct and (
+                    not line.endswith(END_PUNCTUATION) or line.endswith("...")):
+                continue
+            if len(words) < self.min_words_per_line:
+                continue
+            lower = line.lower()
+            if self.filter_lorem_ipsum and "lorem ipsum" in lower:
+                verdict = verdict or "lorem_ipsum"
+            if self.filter_javascript and "javascript" in lower:
+                continue
+            if self.filter_curly_bracket and "{" in line:
+                verdict = verdict or "curly_bracket"
+            if self.filter_policy and any(p in lower for p in POLICY):
+                continue
+            sentences += count_sentences(line)
+            kept.append(line)
+        self.record(doc, lines_removed_ratio=1 - len(kept) / max(len(lines), 1),
+                    sentences=sentences)
+        if verdict:
+            return verdict
+        if sentences < self.min_num_sentences:
+            return "too_few_sentences"
+        doc["text"] = "\n".join(kept).strip()
+        return None

@@ -1,0 +1,130 @@
+"""WARC reader: every real file runs, every record is one Page or one named skip."""
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.warc import ReadWarc, iter_warc, match_files
+
+WARC = Path(__file__).resolve().parents[2] / "../shared/data/warc"
+
+# (pages, skips by reason) per file; record counts agree with the folder README
+# (counted there with warcio), so records = pages + skips is checked too.
+EXPECTED = {
+    "cc-main-2020-34_sample.warc.gz": (16, {"not_response": 34}),
+    "dolma_wget_sample-0000.warc.gz": (22, {"not_response": 26}),
+    "dolma_wget_sample-0001.warc.gz": (15, {"not_response": 19}),
+    "ukwa_IAH-urls-wget.warc.gz": (2, {"not_response": 20, "http_status": 9, "not_html": 5}),
+    "ukwa_wikipedia-sopa-blackout-homepage.warc.gz": (1, {"not_response": 90, "not_html": 73}),
+    "warcio_example_with_revisit.warc.gz": (1, {"not_response": 4, "revisit": 1}),
+    "wget_2020_transfer_compression_gzip.warc.gz": (1, {"not_response": 4}),
+    "wget_2020_transfer_compression_brotli.warc.gz": (1, {"not_response": 4}),
+    "cc_clipped_truncated_record.warc.gz": (0, {"truncated": 1}),
+    "real_pages_aeb_trafilatura.warc.gz": (196, {}),
+}
+RECORDS = {  # from the README's "records by type" column
+    "cc-main-2020-34_sample.warc.gz": 50, "dolma_wget_sample-0000.warc.gz": 48,
+    "dolma_wget_sample-0001.warc.gz": 34, "ukwa_IAH-urls-wget.warc.gz": 36,
+    "ukwa_wikipedia-sopa-blackout-homepage.warc.gz": 164,
+    "warcio_example_with_revisit.warc.gz": 6, "cc_clipped_truncated_record.warc.gz": 1,
+}
+
+
+def read_all(path, **kw):
+    items = list(iter_warc(str(path), **kw))
+    return [i for i in items if isinstance(i, dict)], Counter(i for i in items if isinstance(i, str))
+
+
+def test_every_file_in_the_data_folder_is_covered():
+    assert sorted(EXPECTED) == sorted(p.name for p in WARC.glob("*.warc.gz"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_real_file_reads_with_named_skips(name):
+    pages, skips = read_all(WARC / name)
+    assert (len(pages), dict(skips)) == EXPECTED[name]
+    if name in RECORDS:
+        assert len(pages) + sum(skips.values()) == RECORDS[name]
+    for page in pages:
+        assert set(page) == {"id", "url", "crawl_date", "html", "content_type", "source"}
+        assert page["id"] and "urn:uuid" not in page["id"] and "<" not in page["id"]
+        assert page["url"] and page["crawl_date"][:2] in ("19", "20")
+        assert b"<" in page["html"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "brotli"])
+def test_transfer_encodings_are_decoded(encoding):
+    (page,), _ = read_all(WARC / f"wget_2020_transfer_compression_{encoding}.warc.gz")
+    assert page["html"].startswith(b"<html>") and b"<title>Simple page</title>" in page["html"]
+    assert page["url"] == "http://tokemon.sb.statsbiblioteket.dk/"  # angle brackets stripped
+
+
+def test_chunked_bodies_are_decoded():
+    pages, _ = read_all(WARC / "dolma_wget_sample-0001.warc.gz")
+    for page in pages:  # a chunk-size line would sit before the markup
+        assert page["html"].lstrip()[:1] == b"<"
+
+
+def test_oversized_pages_are_counted_not_read():
+    pages, skips = read_all(WARC / "cc-main-2020-34_sample.warc.gz", max_page_bytes=20_000)
+    assert skips["oversized"] > 0 and len(pages) + skips["oversized"] == 16
+    assert all(len(p["html"]) <= 20_000 for p in pages)
+
+
+def test_cut_off_file_keeps_records_before_the_cut(tmp_path):
+    data = (WARC / "dolma_wget_sample-0000.warc.gz").read_bytes()
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(data[:150_000])
+    pages, skips = read_all(cut)
+    assert len(pages) == 20 and skips["truncated"] == 1
+
+
+def test_plain_uncompressed_warc(tmp_path):
+    plain = tmp_path / "plain.warc"
+    plain.write_bytes(gzip.decompress((WARC / "dolma_wget_sample-0000.warc.gz").read_bytes()))
+    pages, skips = read_all(plain)
+    assert (len(pages), dict(skips)) == EXPECTED["dolma_wget_sample-0000.warc.gz"]
+
+
+def test_garbage_and_corrupt_bytes_never_raise(tmp_path):
+    junk = tmp_path / "junk.warc.gz"
+    junk.write_bytes(b"this is not a WARC file\n" * 50)
+    assert read_all(junk)[1] == Counter({"truncated": 1})
+    data = bytearray((WARC / "dolma_wget_sample-0000.warc.gz").read_bytes())
+    data[100_000:100_050] = bytes(50)
+    junk.write_bytes(bytes(data))
+    pages, skips = read_all(junk)
+    assert 0 < len(pages) < 22 and skips["truncated"] >= 1
+
+
+def test_bad_http_headers_are_a_named_skip(tmp_path):
+    body = b"NOT-HTTP garbage\r\n\r\n<html>x</html>"
+    record = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+              b"WARC-Target-URI: http://a.example/\r\nWARC-Date: 2020-01-01T00:00:00Z\r\n"
+              b"Content-Type: application/http; msgtype=response\r\n"
+              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body + b"\r\n\r\n")
+    path = tmp_path / "bad.warc"
+    path.write_bytes(record)
+    pages, skips = read_all(path)
+    assert not pages and sum(skips.values()) == 1 and set(skips) <= {"bad_record", "http_status"}
+
+
+def test_missing_input_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        match_files([str(tmp_path / "nothing-here*.warc.gz")])
+
+
+def test_read_warc_transform_outputs_pages_and_skips():
+    files = [str(WARC / "warcio_example_with_revisit.warc.gz"),
+             str(WARC / "wget_2020_transfer_compression_*.warc.gz")]
+    with TestPipeline() as p:
+        out = p | ReadWarc(files, max_page_bytes=1_000_000)
+        assert_that(out["pages"] | beam.Map(lambda page: page["url"].split("/")[2]),
+                    equal_to(["example.com"] + ["tokemon.sb.statsbiblioteket.dk"] * 2),
+                    label="pages")
+        assert_that(out["skipped"], equal_to(["not_response"] * 12 + ["revisit"]),
+                    label="skips")
