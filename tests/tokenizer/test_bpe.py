@@ -81,3 +81,10 @@ def test_not_a_cc2gpt_model_is_rejected(corpus):
                                    vocab_size=300, model_type="bpe", minloglevel=2)
     with pytest.raises(ValueError, match="not a cc2gpt tokenizer"):
         Tokenizer(m.getvalue())
+
+
+def test_long_single_line_documents_are_trained_on():
+    """A 200 KB one-line document (over sentencepiece's sentence limit) still shapes the vocabulary."""
+    tok = Tokenizer(train_tokenizer(["quixotic zebra " * 14000], vocab_size=300))
+    assert tok.encode(" quixotic zebra")[:1] != tok.encode(" q")[:1]
+    assert len(tok.encode("quixotic zebra " * 10)) < 40

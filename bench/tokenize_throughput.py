@@ -1,0 +1,149 @@
+"""Tokenization stage throughput vs raw sentencepiece, bytes per token, shard validation cost.
+
+On ../shared/data/lm_corpus (split into ~4 KB documents of whole paragraphs):
+1. train a 32768-piece BPE model on it (`tokenizer.train_tokenizer`), report
+   bytes per token on the corpus and on a book kept out of training;
+2. tokens/s of the Beam stage `WriteTokenShards` (DirectRunner, one worker,
+   one encode thread, writing real shards) vs raw `SentencePieceProcessor.encode`
+   of the same texts in one batch call with one thread;
+3. time to open and validate 100 shards (`open_split`) vs reading their raw bytes.
+
+Last line: `ratio: X` = stage tokens/s over raw sentencepiece tokens/s (target >= 0.8).
+
+    .venv/bin/python bench/tokenize_throughput.py [--repeat 3] [--vocab-size 32768]
+
+Beam's fixed cost per run (graph translation, DoFn setup: ~2 s here) is part of
+the stage's time; --repeat feeds more copies of the corpus to amortize it.
+"""
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.tokenize import WriteTokenShards  # noqa: E402
+from tokenizer import EOS_ID, Tokenizer, train_tokenizer  # noqa: E402
+from tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
+from tokenizer.shards import open_shard, open_split, write_shard  # noqa: E402
+
+CORPUS = ROOT / "../shared/data/lm_corpus"
+HELD_OUT = "gitenberg/pg14263_katrine.txt"
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def documents(text: str, target_bytes: int = 4096) -> list[str]:
+    """Whole paragraphs grouped into documents of about `target_bytes`."""
+    docs, cur, size = [], [], 0
+    for para in text.replace("\r\n", "\n").split("\n\n"):
+        cur.append(para)
+        size += len(para) + 2
+        if size >= target_bytes:
+            docs.append("\n\n".join(cur))
+            cur, size = [], 0
+    if cur:
+        docs.append("\n\n".join(cur))
+    return [d for d in docs if d.strip()]
+
+
+def corpus_docs(path: str, copy: int) -> list[dict]:
+    """The documents of one corpus file (one copy of it: ids differ per copy)."""
+    return [{"id": hashlib.sha1(f"{copy}/{path}/{i}".encode()).hexdigest(), "text": t}
+            for i, t in enumerate(documents(read_text(Path(path))))]
+
+
+def run_stage(paths: list[str], repeat: int, model: bytes, out: Path, shard_tokens: int) -> None:
+    """The stage as the job runs it: documents from upstream, the model as a side input."""
+    opts = PipelineOptions(direct_num_workers=1, direct_running_mode="in_memory")
+    with beam.Pipeline(options=opts) as p:
+        model_side = beam.pvalue.AsSingleton(p | "Model" >> beam.Create([model]))
+        (p | beam.Create([(str(path), r) for r in range(repeat) for path in paths])
+         | beam.FlatMapTuple(corpus_docs)
+         | WriteTokenShards(str(out), model_side, shard_tokens=shard_tokens, val_fraction=0.01, num_threads=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vocab-size", type=int, default=32768)
+    ap.add_argument("--repeat", type=int, default=3, help="corpus copies fed to the throughput test")
+    args = ap.parse_args()
+
+    paths = sorted(CORPUS.rglob("*.txt"))
+    train_texts = [d for p in paths if not str(p).endswith(HELD_OUT) for d in documents(read_text(p))]
+    held_out = documents(read_text(CORPUS / HELD_OUT))
+    corpus_bytes = sum(len(t.encode()) for t in train_texts)
+    print(f"lm_corpus: {len(paths)} files, {len(train_texts)} training documents ({corpus_bytes / 1e6:.1f} MB), "
+          f"held out {HELD_OUT} ({len(held_out)} documents)")
+
+    t0 = time.perf_counter()
+    tok = Tokenizer(train_tokenizer(train_texts, args.vocab_size))
+    print(f"trained BPE vocab {tok.vocab_size} in {time.perf_counter() - t0:.1f}s")
+    for name, texts in (("lm_corpus (training text)", train_texts), (HELD_OUT + " (held out)", held_out)):
+        n = sum(map(len, tok.encode_batch(texts)))
+        print(f"bytes per token, {name}: {sum(len(t.encode()) for t in texts) / n:.3f}")
+
+    docs = [d for r in range(args.repeat) for p in paths for d in corpus_docs(str(p), r)]
+    texts = [d["text"] for d in docs]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_s, stage_s = [], []
+        for trial in range(2):  # interleaved, best of two: the machine is shared
+            t0 = time.perf_counter()
+            raw_tokens = sum(map(len, tok.sp.encode(texts, num_threads=1)))
+            raw_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            run_stage([str(p) for p in paths], args.repeat, tok.proto, Path(tmp) / f"stage{trial}", 1_000_000)
+            stage_s.append(time.perf_counter() - t0)
+        files = [open_shard(f, dtype=tok.dtype, eos_id=tok.eos_id) for f in sorted((Path(tmp) / "stage1").rglob("*.arrow"))]
+        stage_tokens = sum(f.num_tokens - f.num_docs for f in files)  # text tokens, EOS excluded
+        assert stage_tokens == raw_tokens, (stage_tokens, raw_tokens)
+        raw_tps, stage_tps = raw_tokens / min(raw_s), stage_tokens / min(stage_s)
+        print(f"throughput on {len(docs)} documents, {raw_tokens:,} tokens, {len(files)} shards written:")
+        print(f"  raw sentencepiece encode (1 thread)     {raw_tps:>12,.0f} tokens/s  (runs {raw_s[0]:.2f}s, {raw_s[1]:.2f}s)")
+        print(f"  WriteTokenShards (DirectRunner, 1 worker){stage_tps:>11,.0f} tokens/s  (runs {stage_s[0]:.2f}s, {stage_s[1]:.2f}s)")
+
+        # 100 shards: open + validate against the manifest vs reading the same bytes
+        out = Path(tmp) / "hundred"
+        (out / "tokens/train").mkdir(parents=True)
+        encoded = [ids + [EOS_ID] for ids in tok.encode_batch(texts)]
+        per = -(-len(encoded) // 100)
+        shard_files = []
+        for i in range(100):
+            rel = f"tokens/train/{i:05d}.arrow"
+            chunk = encoded[i * per:(i + 1) * per]
+            info = write_shard(out / rel, [str(j) for j in range(len(chunk))], chunk, tok.dtype, eos_id=EOS_ID)
+            shard_files.append({"split": "train", "path": rel, **info})
+        write_manifest(out, build_manifest(tokenizer=tok, tokenizer_path="tokenizer.model", shards=shard_files,
+                                           funnel={"records": 0, "kept": 0}, config={}))
+        paths100 = [out / f["path"] for f in shard_files]
+        read_s, open_s = [], []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            nbytes = sum(len(p.read_bytes()) for p in paths100)
+            read_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            shards = open_split(out, "train")
+            open_s.append(time.perf_counter() - t0)
+        assert len(shards) == 100
+        tokens100 = sum(s.num_tokens for s in shards)
+        print(f"100 shards ({tokens100:,} tokens, {nbytes / 1e6:.1f} MB): open+validate {min(open_s) * 1e3:.1f} ms, "
+              f"raw read {min(read_s) * 1e3:.1f} ms, validate/read time ratio {min(open_s) / min(read_s):.2f}")
+
+    print(f"ratio: {stage_tps / raw_tps:.3f}")
+
+
+if __name__ == "__main__":
+    main()
