@@ -1,0 +1,54 @@
+"""`cc2gpt train` / `python -m train`: pretrain a GPT on OUT/'s token shards.
+
+    cc2gpt train --data OUT --preset NAME --out RUN [--max-steps N] [--resume] [--set key=value ...]
+
+Under `torchrun --nproc_per_node=N -m train ...` every process runs this same command.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import TrainConfig, apply_overrides, load_preset
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="cc2gpt train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="curation output folder OUT (manifest.json, tokens/)")
+    p.add_argument("--preset", help="workflows/presets/NAME.json or a JSON file (not needed "
+                   "with --resume: RUN/config.json is used)")
+    p.add_argument("--out", required=True, help="run folder RUN (checkpoints, metrics, config)")
+    p.add_argument("--max-steps", type=int, help="total optimizer steps of the run")
+    p.add_argument("--resume", action="store_true", help="continue from RUN's newest good checkpoint")
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
+                   metavar="KEY=VALUE", help="override a config field, e.g. lr=3e-4 model.n_layer=2")
+    return p.parse_args(argv)
+
+
+def resolve_config(args) -> TrainConfig:
+    saved = Path(args.out) / "config.json"
+    if args.resume and saved.exists():
+        base = json.loads(saved.read_text())
+    elif args.preset:
+        base = load_preset(args.preset)
+    else:
+        raise ValueError("--preset is required (unless --resume finds RUN/config.json)")
+    if args.max_steps is not None:
+        base["max_steps"] = args.max_steps
+    return TrainConfig.from_dict(apply_overrides(base, args.overrides))
+
+
+def main(argv=None) -> int:
+    from .trainer import TrainingError, train
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = resolve_config(args)
+        record = train(cfg, args.data, args.out, resume=args.resume)
+    except (TrainingError, ValueError) as e:
+        print(f"cc2gpt train: error: {e}", file=sys.stderr)
+        return 1
+    if record:
+        print(json.dumps(record))
+    return 0

@@ -1,0 +1,134 @@
+"""The trainer's one typed config: presets are JSON files in workflows/presets/,
+`--set key=value` overrides any field (model fields as `model.NAME`), and the
+resolved config is saved as RUN/config.json so a run can be resumed and read back."""
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from model import GPTConfig
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "workflows" / "presets"
+SCHEDULES = ("cosine", "wsd")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+PARALLEL = ("ddp", "fsdp")
+
+
+@dataclass
+class TrainConfig:
+    model_preset: str = "tiny"  # a model.PRESETS name
+    model: dict = field(default_factory=dict)  # GPTConfig fields replacing the preset's
+    # Batch: a step sees tokens_per_step tokens (global, whatever the number of processes),
+    # in micro-batches of micro_batch_size windows per process, with gradient accumulation.
+    tokens_per_step: int = 4096
+    micro_batch_size: int = 16
+    max_steps: int = 300
+    # AdamW and the learning-rate schedule.
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
+    warmup_steps: int = 20
+    schedule: str = "cosine"  # "cosine" | "wsd" (warmup-stable-decay)
+    decay_fraction: float = 0.2  # wsd: the last fraction of max_steps decays linearly
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # 0 disables clipping
+    # Precision and speed. "auto": bf16 on GPUs that have it (else fp16), and on CPU
+    # whichever of fp32 and bf16 matmuls measures faster on this machine.
+    dtype: str = "auto"
+    compile: bool = False
+    parallel: str = "ddp"  # "ddp" | "fsdp", used under torchrun
+    seed: int = 1337
+    vocab_multiple: int = 64  # vocab_size padded up to this (padded ids are never sampled)
+    # Reporting and checkpoints (intervals in steps; 0 disables).
+    log_interval: int = 10
+    eval_interval: int = 100
+    eval_tokens: int = 32768  # validation tokens per evaluation (at most the whole val split)
+    checkpoint_interval: int = 100
+    keep_checkpoints: int = 3
+    tensorboard: bool = True  # only if the tensorboard package is installed
+
+    def __post_init__(self):
+        for name, allowed in (("schedule", SCHEDULES), ("dtype", DTYPES), ("parallel", PARALLEL)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: expected one of {allowed}")
+        for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or not 0 <= self.decay_fraction <= 1:
+            raise ValueError("warmup_steps must be >= 0 and decay_fraction in [0, 1]")
+        self.model_config(vocab_size=1)  # fail now on an unknown preset or model field
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        """The model's config with vocab_size padded up to a multiple of vocab_multiple."""
+        from model import preset
+
+        padded = -(-vocab_size // self.vocab_multiple) * self.vocab_multiple
+        return preset(self.model_preset, **{**self.model, "vocab_size": padded})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; fields are {sorted(known)}")
+        return cls(**d)
+
+
+def load_preset(name_or_path: str) -> dict:
+    """A preset's fields: `name` is workflows/presets/NAME.json, or a path to a JSON file."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = PRESET_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        names = sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+        raise ValueError(f"no preset {name_or_path!r} (looked for {path}); presets: {names}")
+    return json.loads(path.read_text())
+
+
+def parse_value(text: str):
+    """A --set value: JSON if it parses (numbers, true/false, null, lists), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(d: dict, assignments: list[str]) -> dict:
+    """A copy of config dict `d` with `key=value` assignments applied; `model.X=V` sets a
+    model field. Types follow the field: an int given for a float field becomes a float."""
+    d = json.loads(json.dumps(d))
+    train_fields = {f.name: f.type for f in fields(TrainConfig)}
+    model_fields = {f.name: f.type for f in fields(GPTConfig)}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        value = parse_value(raw)
+        if key.startswith("model."):
+            name = key.removeprefix("model.")
+            if name not in model_fields:
+                raise ValueError(f"--set {key}: GPTConfig has no field {name!r}; "
+                                 f"fields are {sorted(model_fields)}")
+            d.setdefault("model", {})[name] = _coerce(key, value, model_fields[name])
+        elif key in train_fields and key != "model":
+            d[key] = _coerce(key, value, train_fields[key])
+        else:
+            raise ValueError(f"--set {key}: TrainConfig has no field {key!r}; fields are "
+                             f"{sorted(train_fields)} (model fields as model.NAME)")
+    return d
+
+
+def _coerce(key: str, value, annotation):
+    kind = annotation if isinstance(annotation, type) else None
+    if isinstance(annotation, str):  # postponed annotations
+        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is not None and not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"--set {key}={value!r}: expected a {kind.__name__}")
+    return value

@@ -1,0 +1,115 @@
+"""Process-group setup and model wrapping for torchrun; the model code knows nothing of it
+(torchtitan's split: parallelism is applied from outside, here).
+
+One process: no process group, the bare model. Under torchrun (WORLD_SIZE > 1): NCCL on
+CUDA, gloo on CPU, and the model wrapped in DDP (replicated weights, all-reduced
+gradients) or FSDP2 (`fully_shard` per transformer block, then the root: sharded weights,
+gradients and optimizer state).
+"""
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict,
+                                                     set_model_state_dict,
+                                                     set_optimizer_state_dict)
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup() -> Dist:
+    """Read torchrun's environment and join the process group (if there is more than one)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                device_id=device if device.type == "cuda" else None)
+    return Dist(rank, world, local, device)
+
+
+def teardown(d: Dist):
+    if d.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, parallel: str, d: Dist) -> torch.nn.Module:
+    """The model as the training loop calls it: bare, DDP-wrapped or FSDP-sharded."""
+    if not d.enabled:
+        return model
+    if parallel == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.transformer.h:
+            fully_shard(block)
+        fully_shard(model)
+        return model
+    return DistributedDataParallel(model, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+@contextlib.contextmanager
+def gradient_sync(model: torch.nn.Module, enabled: bool):
+    """Skip the gradient all-reduce on accumulation micro-steps (all but the last)."""
+    if enabled:
+        yield
+    elif isinstance(model, DistributedDataParallel):
+        with model.no_sync():
+            yield
+    elif hasattr(model, "set_requires_gradient_sync"):  # FSDP2
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        yield
+
+
+def all_reduce_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    if d.enabled:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t /= d.world_size
+    return t
+
+
+def full_state(model, optimizer) -> tuple[dict, dict]:
+    """Full (unsharded) model and optimizer state dicts on CPU, for any wrapping; a
+    collective under torchrun, so every rank calls it."""
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return (get_model_state_dict(model, options=opts),
+            get_optimizer_state_dict(model, optimizer, options=opts))
+
+
+def load_full_state(model, optimizer, model_state: dict, optim_state: dict | None):
+    """Inverse of full_state (every rank passes the same full state dicts)."""
+    opts = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(model, model_state, options=opts)
+    if optim_state is not None:
+        set_optimizer_state_dict(model, optimizer, optim_state, options=opts)

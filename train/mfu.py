@@ -1,0 +1,61 @@
+"""Model FLOPs utilisation: achieved FLOP/s over the device's peak for the run's dtype.
+
+GPUs: the vendor's dense peak from a table (unknown GPU: MFU is not reported). CPUs have
+no trustworthy table (threads, vector units and bf16 support vary wildly: a bf16 matmul
+is ~100x slower than fp32 on an AVX2-only CPU), so the peak is measured once at start-up
+with a large matmul in the run's dtype.
+"""
+
+import time
+
+import torch
+
+# Dense (no sparsity) peak FLOP/s by GPU name substring, for bf16/fp16 and tf32/fp32.
+GPU_PEAKS = [  # (name, bf16/fp16, fp32)
+    ("H100 SXM", 989e12, 67e12), ("H100 NVL", 835e12, 60e12), ("H100", 756e12, 51e12),
+    ("H200", 989e12, 67e12), ("B200", 2250e12, 80e12), ("A100", 312e12, 19.5e12),
+    ("A10G", 70e12, 35e12), ("A10", 125e12, 31e12), ("L40S", 362e12, 91e12),
+    ("L4", 121e12, 30e12), ("RTX 4090", 165e12, 83e12), ("RTX 3090", 71e12, 36e12),
+    ("V100", 125e12, 15.7e12), ("T4", 65e12, 8.1e12),
+]
+
+
+def gpu_peak(name: str, dtype: torch.dtype) -> float | None:
+    for key, half, single in GPU_PEAKS:
+        if key in name:
+            return half if dtype in (torch.bfloat16, torch.float16) else single
+    return None
+
+
+def measure_matmul_peak(dtype: torch.dtype, device="cpu", budget_s: float = 0.5) -> float:
+    """Best FLOP/s of square matmuls in `dtype`: the size doubles from 256 until one
+    product takes ~budget/10 (or n=2048), then the best of several repeats counts."""
+    n, elapsed = 256, 0.0
+    while True:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        elapsed = _time(lambda: a @ b, device)
+        if elapsed > budget_s / 10 or n >= 2048:
+            break
+        n *= 2
+    repeats = max(3, min(20, int(budget_s / max(elapsed, 1e-6))))
+    best = min(_time(lambda: a @ b, device) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _time(fn, device) -> float:
+    start = time.perf_counter()
+    fn()
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype) -> tuple[float | None, str]:
+    """(peak FLOP/s, where it came from) for MFU; None when unknown."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak = gpu_peak(name, dtype)
+        return peak, f"{name} datasheet" if peak else f"unknown GPU {name}"
+    peak = measure_matmul_peak(dtype)
+    return peak, f"measured {str(dtype).removeprefix('torch.')} matmul, {torch.get_num_threads()} threads"
