@@ -93,11 +93,10 @@ class WriteTokenShards(beam.PTransform):
             model = beam.pvalue.AsSingleton(model)
         encoded = (docs
                    | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-                   | "Encode" >> beam.ParDo(EncodeFn(self.val_fraction, self.num_threads), model))
-        split_tokens = (encoded
-                        | "TokensOf" >> beam.Map(lambda e: (e[0], len(e[2])))
-                        | "SumPerSplit" >> beam.CombinePerKey(sum))
-        return (encoded
+                   | "Encode" >> beam.ParDo(EncodeFn(self.val_fraction, self.num_threads), model).with_outputs(
+                       "token_counts", main="docs"))
+        split_tokens = encoded.token_counts | "SumPerSplit" >> beam.CombinePerKey(sum)
+        return (encoded.docs
                 | "AssignShard" >> beam.Map(_assign_shard, self.shard_tokens,
                                             split_tokens=beam.pvalue.AsDict(split_tokens))
                 | "GroupShards" >> beam.GroupByKey()
@@ -117,7 +116,12 @@ class _ModelDoFn(beam.DoFn):
 
 
 class EncodeFn(_ModelDoFn):
-    """A batch of Docs -> (split, id, tokens ending with EOS) per document, in one sentencepiece call."""
+    """A batch of Docs -> (split, id, tokens ending with EOS as raw bytes) per document, in one sentencepiece call.
+
+    Tokens travel as bytes, not numpy arrays: Beam encodes tuples of str and
+    bytes natively, arrays only through pickle (30x slower). Tagged output
+    `token_counts`: (split, tokens) per batch, for the shard count.
+    """
 
     def __init__(self, val_fraction: float, num_threads: int = -1):
         super().__init__()
@@ -126,9 +130,14 @@ class EncodeFn(_ModelDoFn):
     def process(self, docs, model):
         tok = self.tokenizer(model)
         encoded = tok.encode_batch([d["text"] for d in docs], num_threads=self.num_threads)
+        counts = {}
         for doc, ids in zip(docs, encoded):
             ids.append(tok.eos_id)
-            yield split_of(doc["id"], self.val_fraction), doc["id"], np.array(ids, dtype=tok.dtype)
+            split = split_of(doc["id"], self.val_fraction)
+            counts[split] = counts.get(split, 0) + len(ids)
+            yield split, doc["id"], np.fromiter(ids, dtype=tok.dtype, count=len(ids)).tobytes()
+        for split, n in counts.items():
+            yield beam.pvalue.TaggedOutput("token_counts", (split, n))
 
 
 def _assign_shard(element, shard_tokens: int, split_tokens: dict):
@@ -151,7 +160,8 @@ class WriteShardFn(_ModelDoFn):
         rel = f"tokens/{split}/{shard:05d}.arrow"
         with FileSystems.create(f"{self.out_dir}/{rel}", mime_type="application/vnd.apache.arrow.file",
                                 compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            info = write_shard(f, [d[0] for d in docs], [d[1] for d in docs], tok.dtype, eos_id=tok.eos_id)
+            info = write_shard(f, [d[0] for d in docs], [np.frombuffer(d[1], dtype=tok.dtype) for d in docs],
+                               tok.dtype, eos_id=tok.eos_id)
         yield {"split": split, "path": rel, **info}
 
 
@@ -159,5 +169,5 @@ def _sorted_by_id(docs):
     """Sorted by id; a repeated id is ordered by content, so bytes never depend on arrival order."""
     docs = sorted(docs, key=lambda d: d[0])
     if any(a[0] == b[0] for a, b in zip(docs, docs[1:])):
-        docs.sort(key=lambda d: (d[0], d[1].tobytes()))
+        docs.sort()
     return docs
