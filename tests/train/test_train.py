@@ -1,0 +1,110 @@
+"""End-to-end behaviour of `cc2gpt train` on real text: learning, outputs, exact resume,
+damaged checkpoints, tokenizer checksum refusal and the NaN guard."""
+
+import hashlib
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tokenizer import Tokenizer
+from tokenizer.shards import open_split
+from train.checkpoint import list_checkpoints
+from train.cli import main as train_main
+
+from .conftest import SMALL
+
+
+def train(out_dir, run, *extra):
+    return train_main(["--data", str(out_dir), "--preset", "tiny", "--out", str(run), "--set", *SMALL, *extra])
+
+
+def losses(run: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def run20(out_dir, tmp_path_factory) -> Path:
+    """A finished 20-step run with checkpoints at steps 10 and 20."""
+    run = tmp_path_factory.mktemp("runs") / "run20"
+    assert train(out_dir, run, "--max-steps", "20") == 0
+    return run
+
+
+def test_loss_falls_and_run_folder_is_complete(run20, out_dir):
+    records = [json.loads(line) for line in (run20 / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 21))
+    first, last = records[0], records[-1]
+    assert last["loss"] < first["loss"] - 0.8  # from ~ln(512)=6.2 down past the unigram level
+    assert all(r["tokens_per_s"] > 0 and r["mfu"] > 0 for r in records)
+    evaluated = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in evaluated] == [10, 20]
+    assert evaluated[1]["val_loss"] < evaluated[0]["val_loss"]
+    # bits per byte = nats/token / ln 2 * tokens/byte; tokens/byte of the whole val split
+    # (decoded document by document) is close to that of the evaluated windows
+    tok = Tokenizer.from_file(run20 / "tokenizer.model")
+    val = open_split(out_dir, "val")
+    n_bytes = sum(len(tok.decode(s.document(i)).encode()) for s in val for i in range(s.num_docs))
+    expected = 1 / math.log(2) * sum(s.num_tokens for s in val) / n_bytes
+    assert evaluated[1]["val_bpb"] / evaluated[1]["val_loss"] == pytest.approx(expected, rel=0.05)
+    assert (run20 / "loss.png").stat().st_size > 1000
+    config = json.loads((run20 / "config.json").read_text())
+    assert config["model"]["n_layer"] == 2 and config["model"]["vocab_size"] == 512
+    assert config["lr"] == 0.003 and config["max_steps"] == 20
+    assert (run20 / "tokenizer.model").read_bytes() == (out_dir / "tokenizer/tokenizer.model").read_bytes()
+    assert [s for s, _ in list_checkpoints(run20)] == [10, 20]
+    ckpt = torch.load(run20 / "checkpoints/step_00000020.pt", weights_only=True)
+    assert ckpt["tokenizer_sha256"] == hashlib.sha256((run20 / "tokenizer.model").read_bytes()).hexdigest()
+    assert ckpt["data_position"] == 20 * 2048 // 64 and ckpt["config"]["max_steps"] == 20
+
+
+def test_resume_logs_the_same_losses(run20, out_dir, tmp_path):
+    run = shutil.copytree(run20, tmp_path / "run")
+    (run / "checkpoints/step_00000020.pt").unlink()  # as if killed between steps 10 and 20
+    assert train(out_dir, run, "--max-steps", "20", "--resume") == 0
+    assert losses(run) == losses(run20)  # exactly, steps 11..20 recomputed
+
+
+def test_resume_skips_a_damaged_newest_checkpoint(run20, out_dir, tmp_path, capsys):
+    run = shutil.copytree(run20, tmp_path / "run")
+    newest = run / "checkpoints/step_00000020.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # torn write
+    (run / "checkpoints/.step_00000030.pt.tmp").write_bytes(b"partial")  # killed mid-save
+    assert train(out_dir, run, "--max-steps", "20", "--resume") == 0
+    assert "skipping unreadable checkpoint" in capsys.readouterr().err
+    assert losses(run) == losses(run20)
+
+
+def test_refuses_data_with_another_tokenizer(run20, other_out_dir, tmp_path, capsys):
+    run = shutil.copytree(run20, tmp_path / "run")
+    assert train(other_out_dir, run, "--max-steps", "30", "--resume") == 1
+    err = capsys.readouterr().err
+    assert "refusing" in err and "sha256" in err
+    assert [s for s, _ in list_checkpoints(run)] == [10, 20]  # nothing trained or written
+
+
+def test_refuses_to_overwrite_a_run_without_resume(run20, out_dir, capsys):
+    assert train(out_dir, run20, "--max-steps", "30") == 1
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_nan_guard_stops_naming_the_step(run20, out_dir, tmp_path, capsys):
+    run = shutil.copytree(run20, tmp_path / "run")
+    path = run / "checkpoints/step_00000020.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
+    torch.save(ckpt, path)
+    assert train(out_dir, run, "--max-steps", "25", "--resume") == 1
+    err = capsys.readouterr().err
+    assert "step 21: training loss is nan" in err
+    assert [s for s, _ in list_checkpoints(run)] == [10, 20]
+
+
+def test_bad_overrides_and_batch_geometry_are_clear_errors(out_dir, tmp_path, capsys):
+    assert train(out_dir, tmp_path / "a", "model.n_layers=2") == 1
+    assert "GPTConfig has no field 'n_layers'" in capsys.readouterr().err
+    assert train(out_dir, tmp_path / "b", "tokens_per_step=1000") == 1
+    assert "must be a multiple of block_size" in capsys.readouterr().err
