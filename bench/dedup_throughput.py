@@ -1,0 +1,219 @@
+"""MinHash signature throughput: cc2gpt's dedup signature stage vs datatrove's MinhashDedupSignature.
+
+Both compute FineWeb's signatures (word 5-grams, 112 hashes as 14 bands x 8 rows)
+of the same documents, in this process, on one core: real extracted web pages
+(the Article Extraction Benchmark's human-checked bodies) topped up with LM-corpus
+windows of the same length distribution. cc2gpt's side is the code its Beam DoFns
+run (batched datasketch signatures, then the band keys LSH shuffles on), without
+the runner; datatrove's side is its whole signature step (spaCy word tokenization,
+hashing, per-band files sorted on disk), which needs `pip install -e '.[bench]'`.
+
+    .venv/bin/python bench/dedup_throughput.py [--docs 1500] [--memory-docs 100000]
+
+With --memory-docs N it also runs the whole Dedup transform on N synthetic-from-real
+documents on the DirectRunner with worker processes and prints the peak memory of
+the runner and of each worker (sampled from /proc).
+
+Throughput is per CPU second of this process (both sides are single-threaded), so
+other load on the machine does not skew it. The last line is `ratio: X`,
+cc2gpt's signatures/s over datatrove's.
+"""
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")   # single core for both sides
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pipeline.dedup import DedupConfig  # noqa: E402
+from pipeline.dedup.fuzzy import _Sign  # noqa: E402
+from pipeline.dedup.minhash import MinHasher  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "../shared/data"
+
+
+def read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def web_like_texts(n: int, seed: int = 0) -> list[str]:
+    """The 90 gold article bodies, then LM-corpus windows with their word-count distribution."""
+    gold = json.loads((DATA / "extraction_gold/scrapinghub_aeb/ground-truth.json").read_text())
+    pages = [v["articleBody"] for _, v in sorted(gold.items()) if v["articleBody"].strip()]
+    lengths = [len(p.split()) for p in pages]
+    words = " ".join(read_text(p) for p in sorted((DATA / "lm_corpus").glob("*/*.txt"))).split()
+    rng = random.Random(seed)
+    texts = pages[:n]
+    while len(texts) < n:
+        size = rng.choice(lengths)
+        start = rng.randrange(len(words) - size)
+        texts.append(" ".join(words[start:start + size]))
+    return texts
+
+
+def _clocks():
+    """(CPU seconds of this process, wall seconds) as an array, so differences subtract."""
+    import numpy as np
+    return np.array([time.process_time(), time.perf_counter()])
+
+
+def cc2gpt_signatures(texts: list[str], config: DedupConfig) -> "np.ndarray":
+    """(CPU, wall) seconds for the signature DoFn over batches, plus the band keys of every signature."""
+    sign = _Sign(MinHasher(config.num_perm, config.ngram, config.seed, *config.bands_rows()))
+    docs = [{"id": str(i), "text": t} for i, t in enumerate(texts)]
+    start = _clocks()
+    for i in range(0, len(docs), config.batch_size):
+        for _, sig in sign.process(docs[i:i + config.batch_size]):
+            sign.hasher.band_keys(sig)
+    return _clocks() - start
+
+
+def datatrove_signatures(texts: list[str]) -> "np.ndarray":
+    """(CPU, wall) seconds for datatrove's signature step (FineWeb's config: 5-grams, 14 x 8)."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = MinhashDedupSignature(output_folder=tmp, config=MinhashConfig())
+        stage.word_tokenizer.word_tokenize("warm up")   # load spaCy outside the timing
+        docs = (Document(text=t, id=str(i)) for i, t in enumerate(texts))
+        start = _clocks()
+        stage.run(docs)
+        return _clocks() - start
+
+
+def synthetic_docs(n: int, seed: int = 1):
+    """n docs from LM-corpus windows (50-300 words): 60% unique, 30% near copies, 10% exact copies."""
+    rng = random.Random(seed)
+    words = " ".join(read_text(p) for p in sorted((DATA / "lm_corpus").glob("*/*.txt"))).split()
+    recent = []
+    for i in range(n):
+        roll = rng.random()
+        if roll < 0.6 or not recent:
+            size = rng.randrange(50, 300)
+            start = rng.randrange(len(words) - size)
+            text = " ".join(words[start:start + size])
+            recent = (recent + [text])[-1000:]
+        elif roll < 0.9:   # near copy: a few words replaced
+            base = rng.choice(recent).split()
+            for _ in range(max(1, len(base) // 100)):
+                base[rng.randrange(len(base))] = rng.choice(words)
+            text = " ".join(base)
+        else:
+            text = rng.choice(recent).upper()
+        yield {"id": f"{rng.getrandbits(64):016x}", "url": "", "crawl_date": "", "text": text,
+               "language": "en", "language_score": 1.0, "signals": {}}
+
+
+class _PeakRss:
+    """Samples VmHWM (peak resident memory) of this process and every descendant from /proc."""
+
+    def __init__(self):
+        import threading
+        self.peaks: dict[int, tuple[str, int]] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _descendants(self):
+        pids, frontier = [os.getpid()], [os.getpid()]
+        while frontier:
+            pid = frontier.pop()
+            kids = []
+            for task in Path(f"/proc/{pid}/task").glob("*"):   # children are listed per forking thread
+                try:
+                    kids += map(int, (task / "children").read_text().split())
+                except OSError:
+                    pass
+            pids += kids
+            frontier += kids
+        return pids
+
+    def _run(self):
+        while not self.stop.wait(0.2):
+            for pid in self._descendants():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+                except OSError:
+                    continue
+                hwm = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+                self.peaks[pid] = (cmd, max(hwm, self.peaks.get(pid, ("", 0))[1]))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def memory(n: int, workers: int):
+    """Whole Dedup transform on n docs, DirectRunner worker processes: peak memory per process."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.dedup import Dedup
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "docs.jsonl"
+        with src.open("w") as f:
+            for d in synthetic_docs(n):
+                f.write(json.dumps(d) + "\n")
+        mb = src.stat().st_size / 1e6
+        options = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
+        start = time.perf_counter()
+        with _PeakRss() as rss:
+            with beam.Pipeline(options=options) as p:
+                out = (p | beam.io.ReadFromText(str(src)) | beam.Map(json.loads)
+                       | Dedup(DedupConfig(), out=tmp))
+                for name in ("kept", "rejected"):
+                    (out[name] | f"Count{name}" >> beam.combiners.Count.Globally()
+                     | f"Save{name}" >> beam.Map(lambda c, path: Path(path).write_text(str(c)), f"{tmp}/{name}"))
+        secs = time.perf_counter() - start
+        kept, rejected = (int(Path(f"{tmp}/{name}").read_text()) for name in ("kept", "rejected"))
+    print(f"Dedup on {n} docs ({mb:.0f} MB JSON), DirectRunner, {workers} worker processes: "
+          f"{secs:.0f} s, {kept} kept, {rejected} rejected")
+    me = os.getpid()
+    for pid, (cmd, kb) in sorted(rss.peaks.items(), key=lambda x: -x[1][1]):
+        role = "runner (holds the shuffles)" if pid == me else f"worker {cmd!r}"
+        print(f"  peak RSS {kb / 1024:8.0f} MB  {role}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=1500)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds over parts of the documents")
+    ap.add_argument("--memory-docs", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (memory run)")
+    args = ap.parse_args()
+
+    texts = web_like_texts(args.docs)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    config = DedupConfig()
+    cc2gpt_signatures(texts[:50], config)   # warm up
+    ours = theirs = 0.0   # becomes (CPU, wall) seconds
+    for i in range(args.rounds):   # interleaved, so load from other processes hits both sides alike
+        part = texts[i::args.rounds]
+        ours += cc2gpt_signatures(part, config)
+        theirs += datatrove_signatures(part)
+    print(f"{len(texts)} documents, {mb:.2f} MB of text, 112 hashes (14 bands x 8 rows), word 5-grams, "
+          f"one core, CPU time")
+    print(f"{'':24}{'signatures/s':>14}{'MB/s':>10}{'CPU s':>9}{'wall s':>9}")
+    for name, (cpu, wall) in (("cc2gpt (datasketch)", ours), ("datatrove", theirs)):
+        print(f"{name:24}{len(texts) / cpu:14.1f}{mb / cpu:10.2f}{cpu:9.2f}{wall:9.2f}")
+    if args.memory_docs:
+        memory(args.memory_docs, args.workers)
+    print(f"ratio: {theirs[0] / ours[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
