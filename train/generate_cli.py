@@ -33,8 +33,8 @@ class Streamer:
     each time (not token by token) keeps spaces and multi-byte characters intact; text
     ending in an incomplete character (U+FFFD) waits for the next token."""
 
-    def __init__(self, tokenizer, out=sys.stdout):
-        self.tokenizer, self.out = tokenizer, out
+    def __init__(self, tokenizer, out=None):
+        self.tokenizer, self.out = tokenizer, out or sys.stdout
         self.ids, self.printed = [], ""
 
     def __call__(self, row: int, token: int):

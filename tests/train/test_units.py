@@ -1,0 +1,114 @@
+"""The trainer's small parts: window sampler, config overrides and presets, schedules,
+optimizer grouping, checkpoint pruning."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model import GPT, preset
+from train.checkpoint import list_checkpoints, load_latest, save_checkpoint
+from train.config import PRESET_DIR, TrainConfig, apply_overrides, load_preset
+from train.data import Sampler, Windows
+from train.optim import build_optimizer
+from train.schedule import lr_at
+
+
+def windows(block=4):
+    # shards of 23 and 10 tokens: 5 and 2 windows of 5 tokens (starting every 4 tokens)
+    return Windows([np.arange(23, dtype=np.uint16), np.arange(100, 110, dtype=np.uint16)], block)
+
+
+def test_windows_cover_each_target_once():
+    w = windows()
+    assert len(w) == 7
+    batch = w.gather(range(7))
+    assert batch.shape == (7, 5)
+    assert batch[0].tolist() == [0, 1, 2, 3, 4] and batch[4].tolist() == [16, 17, 18, 19, 20]
+    assert batch[5].tolist() == [100, 101, 102, 103, 104]
+    targets = batch[:, 1:].flatten().tolist()
+    assert len(set(targets)) == len(targets)
+
+
+def test_each_epoch_is_a_seeded_permutation():
+    s = Sampler(windows(), seed=3)
+    epoch0, epoch1 = s.indices(0, 7), s.indices(7, 7)
+    assert sorted(epoch0) == sorted(epoch1) == list(range(7))
+    assert epoch0 != epoch1  # reshuffled per epoch
+    assert Sampler(windows(), seed=3).indices(0, 14) == epoch0 + epoch1
+    assert Sampler(windows(), seed=4).indices(0, 7) != epoch0
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_global_batch_is_independent_of_the_number_of_processes(world):
+    def step_rows(world, rank):
+        s = Sampler(windows(), seed=0, position=5)  # crosses the epoch boundary
+        return [row.tolist() for x, y in s.next_step(8, 1, rank, world) for row in torch.cat([x, y[:, -1:]], 1)]
+
+    single = step_rows(1, 0)
+    ranks = [step_rows(world, r) for r in range(world)]
+    assert sorted(sum(ranks, [])) == sorted(single)
+    assert all(len(r) == 8 // world for r in ranks)
+
+
+def test_sampler_state_is_the_position():
+    a = Sampler(windows(), seed=1)
+    a.next_step(4, 2, 0, 1)
+    rest = [t.tolist() for t, _ in a.next_step(4, 2, 0, 1)]
+    b = Sampler(windows(), seed=1, position=a.position - 4)
+    assert [t.tolist() for t, _ in b.next_step(4, 2, 0, 1)] == rest
+
+
+def test_overrides_are_typed_and_checked():
+    d = apply_overrides(load_preset("tiny"), ["model.n_layer=2", "lr=1", "schedule=wsd", "compile=true"])
+    cfg = TrainConfig.from_dict(d)
+    assert cfg.model["n_layer"] == 2 and cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert cfg.schedule == "wsd" and cfg.compile is True
+    for bad, message in [("lr=fast", "expected a float"), ("nope=1", "no field 'nope'"),
+                         ("model.depth=3", "no field 'depth'"), ("max_steps", "key=value")]:
+        with pytest.raises(ValueError, match=message):
+            apply_overrides(d, [bad])
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig.from_dict(apply_overrides(d, ["schedule=linear"]))
+
+
+def test_presets_resolve():
+    for path in PRESET_DIR.glob("*.json"):
+        cfg = TrainConfig.from_dict(json.loads(path.read_text()))
+        assert cfg.model_config(vocab_size=1000).vocab_size == 1024  # padded to 64
+    gpt2 = TrainConfig.from_dict(load_preset("gpt2-124m"))
+    mc = gpt2.model_config(50257)
+    assert (mc.n_layer, mc.n_embd, mc.block_size, mc.vocab_size) == (12, 768, 1024, 50304)
+    assert gpt2.tokens_per_step == 524288 and gpt2.lr == 6e-4 and gpt2.warmup_steps == 700
+    assert gpt2.weight_decay == 0.1 and gpt2.dtype == "bf16" and gpt2.compile
+
+
+def test_schedules():
+    cos = TrainConfig(max_steps=110, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, cos) == pytest.approx(0.1) and lr_at(9, cos) == pytest.approx(1.0)
+    assert lr_at(59, cos) == pytest.approx(0.55, abs=0.01) and lr_at(109, cos) == pytest.approx(0.1)
+    lrs = [lr_at(s, cos) for s in range(10, 110)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    wsd = TrainConfig(max_steps=110, warmup_steps=10, lr=1.0, min_lr_ratio=0.0, schedule="wsd",
+                      decay_fraction=0.2)
+    assert all(lr_at(s, wsd) == 1.0 for s in range(10, 87))
+    assert lr_at(98, wsd) == pytest.approx(0.5, abs=0.05) and lr_at(109, wsd) == 0.0
+
+
+def test_weight_decay_on_matrices_only():
+    model = GPT(preset("tiny", n_layer=1, n_embd=32, n_head=2, vocab_size=64, block_size=16))
+    opt = build_optimizer(model, TrainConfig(weight_decay=0.1), "cpu")
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == model.num_params(False)
+
+
+def test_checkpoints_keep_the_last_k(tmp_path):
+    for step in (1, 2, 3, 4):
+        save_checkpoint(tmp_path, step, {"step": step, "w": torch.ones(2) * step}, keep=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [3, 4]
+    path, state = load_latest(tmp_path)
+    assert state["step"] == 4 and path.name == "step_00000004.pt"
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
