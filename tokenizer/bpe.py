@@ -143,8 +143,8 @@ class Tokenizer:
         return ids
 
     def decode(self, ids) -> str:
-        """Text of `ids`; EOS and other special tokens decode to nothing."""
-        return self.sp.decode([int(i) for i in ids])
+        """Text of `ids` (a list or a numpy array); EOS and other special tokens decode to nothing."""
+        return self.sp.decode(ids.tolist() if hasattr(ids, "tolist") else [int(i) for i in ids])
 
     def id_to_piece(self, i: int) -> str:
         return self.sp.id_to_piece(int(i))
