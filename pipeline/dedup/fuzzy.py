@@ -38,13 +38,19 @@ def _band_entries(signature, hasher: MinHasher):
     return [(key, doc_id) for key in hasher.band_keys(sig)]
 
 
-def _star(bucket):
+class _Star(beam.DoFn):
     """All ids sharing one band key -> edges to the smallest: n-1 edges, never n^2/2."""
-    _, ids = bucket
-    root = min(ids)
-    for i in ids:
-        if i != root:
-            yield i, root
+
+    def __init__(self):
+        self.edges = Metrics.counter("dedup", "candidate_edges")   # before removing repeats across bands
+
+    def process(self, bucket):
+        _, ids = bucket
+        root = min(ids)
+        for i in ids:
+            if i != root:
+                self.edges.inc()
+                yield i, root
 
 
 class CandidateEdges(beam.PTransform):
@@ -58,7 +64,7 @@ class CandidateEdges(beam.PTransform):
         return (signatures
                 | "BandKeys" >> beam.FlatMap(_band_entries, self.hasher)
                 | "Buckets" >> beam.GroupByKey()
-                | "StarEdges" >> beam.FlatMap(_star)
+                | "StarEdges" >> beam.ParDo(_Star())
                 | "DistinctEdges" >> beam.Distinct())
 
 
