@@ -1,0 +1,182 @@
+"""Read + extract + language ID + quality filters: cc2gpt vs datatrove's FineWeb steps.
+
+Both run in this process on one core over the same WARC file (196 real pages;
+90 of them have human gold in extraction_gold/scrapinghub_aeb), timed from
+the first record to the last filtered document, start-up included (cc2gpt's
+extraction child and lid.176 load; datatrove's extraction sandbox and spaCy
+tokenizer). Both extract in a child process, so each row reports wall time
+and CPU time of this process plus its finished children; the machine is
+shared, so the ratio uses CPU time (docs per CPU-second, i.e. one core's rate). Each row also prints the mean whitespace-token F1 of the text
+the extraction step produced for the 90 gold pages (a failed page scores 0).
+
+datatrove runs FineWeb's steps: WarcReader, Trafilatura(favour_precision=True),
+LanguageFilter(en, 0.65), GopherRepetitionFilter, GopherQualityFilter,
+C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter. Its
+URLFilter is left out (its blocklist needs a download). Two adaptations
+keep it offline: its LanguageFilter gets the same lid.176.ftz that cc2gpt
+uses (the .bin it would download is not available), and its per-page
+extraction timeout is raised from 1 s to cc2gpt's 30 s so a busy machine
+costs neither side pages.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python bench/pipeline_throughput.py [--warc FILE] [--repeat N]
+
+Last line: `ratio: X` = cc2gpt (trafilatura) docs per CPU-second over datatrove's.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+
+from pipeline.extract import ExtractConfig, new_doc, token_f1
+from pipeline.extract_worker import ExtractFailed
+from pipeline.filters import FilterConfig, build_filters
+from pipeline.langid import LanguageConfig, identify, load_model
+from pipeline.warc import iter_warc
+
+DATA = Path(__file__).resolve().parents[1] / "../shared/data"
+WARC = DATA / "warc/real_pages_aeb_trafilatura.warc.gz"
+GOLD = DATA / "extraction_gold/scrapinghub_aeb/ground-truth.json"
+
+
+def load_gold() -> dict[str, str]:
+    """url -> human article text for the 90 scrapinghub pages."""
+    return {v["url"]: v["articleBody"] for v in json.loads(GOLD.read_text()).values()}
+
+
+def mean_f1(extracted: dict[str, str], gold: dict[str, str]) -> float:
+    return sum(token_f1(extracted.get(url, ""), text)[2] for url, text in gold.items()) / len(gold)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished (waited-for) children."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(run, warc: Path):
+    """(pages, kept, wall s, CPU s, url -> extracted text) of one run."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    pages, kept, extracted = run(warc)
+    return pages, kept, time.perf_counter() - wall, cpu_seconds() - cpu, extracted
+
+
+def run_cc2gpt(warc: Path, backend: str) -> tuple[int, int, dict[str, str]]:
+    """(pages, kept, url -> extracted text) for cc2gpt's stages, as the DoFns run them."""
+    extractor = ExtractConfig(backend=backend).extractor()
+    model, lang_config = load_model(), LanguageConfig()
+    filters = build_filters(FilterConfig())
+    pages = kept = 0
+    extracted = {}
+    try:
+        for page in iter_warc(str(warc)):
+            if isinstance(page, str):
+                continue
+            pages += 1
+            try:
+                text = extractor(page["html"], page["content_type"], page["url"])
+            except ExtractFailed:
+                continue
+            extracted[page["url"]] = text
+            if identify(model, text, lang_config)[2] is not None:
+                continue
+            doc = new_doc(page, text)
+            kept += all(f.filter(doc) is None for f in filters)
+    finally:
+        extractor.close()
+    return pages, kept, extracted
+
+
+def _datatrove_offline():
+    """Let datatrove's LanguageFilter use fasttext-predict and a local lid.176 model."""
+    import datatrove.pipeline.base as base
+    import numpy as np
+
+    check = base.check_required_dependencies
+
+    def lenient(step, deps):
+        check(step, [("fasttext", "fasttext-predict") if d == ("fasttext", "fasttext-numpy2-wheel")
+                     else d for d in deps])
+    base.check_required_dependencies = lenient
+
+    class NumpyScores:  # datatrove calls .item() on fasttext's numpy scores
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, text, k=-1):
+            labels, scores = self.model.predict(text, k=k)
+            return labels, np.asarray(scores)
+    return NumpyScores(load_model())
+
+
+def run_datatrove(warc: Path) -> tuple[int, int, dict[str, str]]:
+    model = _datatrove_offline()
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,
+                                            GopherQualityFilter, GopherRepetitionFilter,
+                                            LanguageFilter)
+    from datatrove.pipeline.readers import WarcReader
+
+    language = LanguageFilter(languages=["en"], language_threshold=0.65)
+    language.model._model = model
+    extracted = {}
+    counted = {"pages": 0}
+
+    def count_pages(data, rank=0, world_size=1):
+        for doc in data:
+            counted["pages"] += 1
+            yield doc
+
+    def tap(data, rank=0, world_size=1):  # the text right after extraction
+        for doc in data:
+            extracted[doc.metadata["url"]] = doc.text
+            yield doc
+
+    steps = [WarcReader(str(warc.parent), glob_pattern=warc.name).run, count_pages,
+             Trafilatura(favour_precision=True, timeout=30).run, tap, language.run,
+             GopherRepetitionFilter().run, GopherQualityFilter().run,
+             C4QualityFilter(filter_no_terminal_punct=False).run, FineWebQualityFilter().run]
+    data = None
+    for step in steps:
+        data = step(data, 0, 1)
+    kept = sum(1 for _ in data)
+    return counted["pages"], kept, extracted
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--warc", type=Path, default=WARC)
+    p.add_argument("--repeat", type=int, default=1, help="runs per row; the least CPU is reported")
+    args = p.parse_args()
+    logging.disable(logging.WARNING)  # trafilatura's per-page parser warnings
+    from loguru import logger  # datatrove's progress logging
+    logger.remove()
+
+    gold = load_gold()
+    rows = {}
+    runners = {"datatrove FineWeb steps": run_datatrove,
+               "cc2gpt (trafilatura)": lambda w: run_cc2gpt(w, "trafilatura"),
+               "cc2gpt (resiliparse)": lambda w: run_cc2gpt(w, "resiliparse")}
+    for _ in range(args.repeat):
+        for name, run in runners.items():
+            pages, kept, wall, cpu, extracted = timed(run, args.warc)
+            if name not in rows or cpu < rows[name][3]:
+                rows[name] = (pages, kept, wall, cpu, mean_f1(extracted, gold))
+
+    print(f"{args.warc.name}: read + extract + language ID + Gopher/C4/FineWeb filters, one core")
+    print(f"{'pipeline':<26}{'pages':>6}{'kept':>6}{'wall s':>8}{'docs/s':>8}"
+          f"{'CPU s':>8}{'docs/CPU-s':>11}{'F1 (90 gold)':>14}")
+    for name, (pages, kept, wall, cpu, f1) in rows.items():
+        print(f"{name:<26}{pages:>6}{kept:>6}{wall:>8.1f}{pages / wall:>8.1f}"
+              f"{cpu:>8.1f}{pages / cpu:>11.1f}{f1:>14.3f}")
+    ours, peer = rows["cc2gpt (trafilatura)"], rows["datatrove FineWeb steps"]
+    print(f"ratio: {peer[3] / ours[3] * ours[0] / peer[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
