@@ -70,6 +70,7 @@ def sample_window(tok: Tokenizer, split: str, shard, window: int) -> str:
             segments.append([])
         else:
             segments[-1].append(t)
-    text = EOS_PIECE.join(tok.decode(s) for s in segments)
+    # the window's edges may cut a character's byte-fallback tokens: drop the U+FFFD they decode to
+    text = EOS_PIECE.join(tok.decode(s) for s in segments).strip("\ufffd")
     name = Path(shard.path).name
     return f"sample window ({split}, {name}, tokens {lo}..{hi}):\n  {text!r}"
