@@ -1,0 +1,95 @@
+"""Generation throughput of the gpt2-124m preset on CPU: cc2gpt with and without its KV cache
+vs transformers' GPT2LMHeadModel.generate on the same weights (loaded from `model.export_hf`),
+all greedy, batch of one, same random prompt, same process. Also the largest logit difference between
+cc2gpt and transformers at this shape (GPT-2 init, random tokens).
+
+Each timing is the best of --repeat runs (the first includes warm-up), the three contenders
+interleaved so load from other processes hits them alike; one torch thread by default. Last line: `ratio: X` = cc2gpt cached tokens/s over transformers'.
+
+    .venv/bin/python bench/generate_throughput.py [--new-tokens 64] [--prompt-len 32] [--repeat 2]
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from model import GPT, export_hf, generate, preset  # noqa: E402
+from tokenizer import EOS_ID, train_tokenizer  # noqa: E402
+
+CORPUS = ROOT / "../shared/data/lm_corpus"
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--prompt-len", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for both (1: steadier on a shared machine)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    import transformers
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+    torch.manual_seed(0)
+    model = GPT(preset("gpt2-124m")).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        spm = Path(tmp) / "tokenizer.model"
+        text = (CORPUS / "tinyshakespeare/input.txt").read_text()[:200_000]
+        spm.write_bytes(train_tokenizer([text], 2048))
+        export_hf(model, Path(tmp) / "hf", spm, EOS_ID)
+        hf = transformers.AutoModelForCausalLM.from_pretrained(Path(tmp) / "hf").eval()
+
+    prompt = torch.randint(0, model.config.vocab_size, (1, args.prompt_len))
+    n = args.new_tokens
+    with torch.no_grad():
+        idx = torch.randint(0, model.config.vocab_size, (1, 256))
+        max_diff = (model(idx, idx)[0] - hf(idx).logits).abs().max().item()
+
+    def ours(use_cache):
+        return generate(model, prompt.tolist(), n, temperature=0, use_cache=use_cache)[0]
+
+    def theirs():
+        out = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n,
+                          min_new_tokens=n, do_sample=False, pad_token_id=EOS_ID)
+        return out[0, args.prompt_len:].tolist()
+
+    runs = {"cached": [], "uncached": [], "hf": []}
+    for _ in range(args.repeat):
+        runs["cached"].append(timed(lambda: ours(True)))
+        runs["hf"].append(timed(theirs))
+        runs["uncached"].append(timed(lambda: ours(False)))
+    t_cached, t_uncached, t_hf = (min(t for t, _ in runs[k]) for k in ("cached", "uncached", "hf"))
+    same = len({tuple(out) for r in runs.values() for _, out in r}) == 1
+
+    print(f"gpt2-124m, CPU, {torch.get_num_threads()} threads, batch 1, prompt {args.prompt_len}"
+          f" tokens, {n} new tokens, greedy, best of {args.repeat}")
+    print(f"{'':32}{'tokens/s':>10}{'s':>8}")
+    for name, t in (("cc2gpt, KV cache", t_cached), ("cc2gpt, no cache", t_uncached),
+                    ("transformers GPT2LMHeadModel", t_hf)):
+        print(f"{name:32}{n / t:10.1f}{t:8.2f}")
+    print(f"KV cache speedup: {t_uncached / t_cached:.2f}x")
+    print(f"greedy continuations identical (cached, uncached, transformers): {same}")
+    print(f"max |logit difference| vs transformers, 256 random tokens: {max_diff:.2e}")
+    print(f"ratio: {t_hf / t_cached:.3f}")
+
+
+if __name__ == "__main__":
+    main()
