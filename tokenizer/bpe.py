@@ -14,6 +14,8 @@ from typing import Iterable
 
 import sentencepiece as spm
 
+from tokenizer.shards import dtype_for
+
 UNK_ID = 0
 EOS_ID = 1
 EOS_PIECE = "<|endoftext|>"
@@ -108,7 +110,7 @@ class Tokenizer:
         self.eos_id = self.sp.eos_id()
         if self.eos_id != EOS_ID or self.sp.id_to_piece(EOS_ID) != EOS_PIECE:
             raise ValueError(f"not a cc2gpt tokenizer: id {EOS_ID} is not {EOS_PIECE}")
-        self.dtype = "uint16" if self.vocab_size <= 1 << 16 else "uint32"
+        self.dtype = dtype_for(self.vocab_size)
         self._meta_ids = [self.sp.piece_to_id(p) for p in _META_BYTE_PIECES]
 
     @classmethod

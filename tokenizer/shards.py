@@ -32,6 +32,11 @@ def split_of(doc_id: str, val_fraction: float) -> str:
     return "val" if stable_hash(doc_id, "split") < val_fraction * 2.0**64 else "train"
 
 
+def dtype_for(vocab_size: int) -> str:
+    """The token dtype of a vocabulary: uint16 when every id fits, else uint32."""
+    return "uint16" if vocab_size <= 1 << 16 else "uint32"
+
+
 def schema(dtype: str) -> pa.Schema:
     if dtype not in DTYPES:
         raise ValueError(f"token dtype must be one of {DTYPES}, got {dtype!r}")
@@ -129,6 +134,9 @@ def open_split(out_dir, split: str, manifest: dict | None = None) -> list[Shard]
 
     manifest = manifest or read_manifest(out_dir)
     tok = manifest["tokenizer"]
+    if tok["dtype"] != dtype_for(tok["vocab_size"]):
+        raise ShardError(f"{Path(out_dir) / 'manifest.json'}: dtype {tok['dtype']} does not fit "
+                         f"vocab_size {tok['vocab_size']} (expected {dtype_for(tok['vocab_size'])})")
     files = manifest["splits"].get(split, {"files": []})["files"]
     return [open_shard(Path(out_dir) / f["path"], dtype=tok["dtype"], eos_id=tok["eos_id"],
                        vocab_size=tok["vocab_size"], num_docs=f["num_docs"], num_tokens=f["num_tokens"])

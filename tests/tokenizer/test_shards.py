@@ -87,6 +87,9 @@ def test_open_split_checks_against_manifest(tmp_path, tok, corpus):
     write_manifest(tmp_path, m)
     with pytest.raises(ShardError, match="00002.arrow: .* tokens, manifest says"):
         open_split(tmp_path, "train")
+    m["tokenizer"]["vocab_size"] = 70000
+    with pytest.raises(ShardError, match="manifest.json: dtype uint16 does not fit vocab_size 70000"):
+        open_split(tmp_path, "train", m)
 
 
 def test_split_is_stable_and_proportional():
