@@ -185,4 +185,7 @@ class ReadWarc(beam.PTransform):
                | "SpreadFiles" >> beam.Reshuffle()
                | "ReadRecords" >> beam.ParDo(_ReadWarcFn(self.max_page_bytes))
                .with_outputs("skipped", main="pages"))
-        return {"pages": out.pages, "skipped": out.skipped}
+        # One WARC file holds thousands of pages: spread them so extraction,
+        # the costly step, runs on every worker, not only on the file's reader.
+        pages = out.pages | "SpreadPages" >> beam.Reshuffle()
+        return {"pages": pages, "skipped": out.skipped}

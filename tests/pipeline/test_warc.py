@@ -101,16 +101,29 @@ def test_garbage_and_corrupt_bytes_never_raise(tmp_path):
     assert 0 < len(pages) < 22 and skips["truncated"] >= 1
 
 
-def test_bad_http_headers_are_a_named_skip(tmp_path):
-    body = b"NOT-HTTP garbage\r\n\r\n<html>x</html>"
-    record = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
-              b"WARC-Target-URI: http://a.example/\r\nWARC-Date: 2020-01-01T00:00:00Z\r\n"
-              b"Content-Type: application/http; msgtype=response\r\n"
-              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body + b"\r\n\r\n")
-    path = tmp_path / "bad.warc"
-    path.write_bytes(record)
-    pages, skips = read_all(path)
-    assert not pages and sum(skips.values()) == 1 and set(skips) <= {"bad_record", "http_status"}
+def warc_record(http: bytes) -> bytes:
+    return (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+            b"WARC-Target-URI: http://a.example/\r\nWARC-Date: 2020-01-01T00:00:00Z\r\n"
+            b"Content-Type: application/http; msgtype=response\r\n"
+            b"Content-Length: " + str(len(http)).encode() + b"\r\n\r\n" + http + b"\r\n\r\n")
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+
+
+@pytest.mark.parametrize("http,expected", [
+    (b"NOT-HTTP garbage\r\n\r\n<html>x</html>", "bad_record"),
+    (b"HTTP/1.1 abc OK\r\nContent-Type: text/html\r\n\r\n<html>x</html>", "bad_record"),
+    (b"\x00\x01garbage", "bad_record"),
+    (OK_HEAD + b"Content-Encoding: gzip\r\n\r\n<html>not gzip</html>", "bad_encoding"),
+    (OK_HEAD + b"Content-Encoding: x-unknown\r\n\r\n<html>x</html>", "bad_encoding"),
+    (OK_HEAD + b"\r\n<html>fine</html>", b"<html>fine</html>"),
+])
+def test_bad_http_records_are_named_skips(tmp_path, http, expected):
+    path = tmp_path / "one.warc"
+    path.write_bytes(warc_record(http))
+    (item,) = list(iter_warc(str(path)))
+    assert (item["html"] if isinstance(item, dict) else item) == expected
 
 
 def test_missing_input_is_a_clear_error(tmp_path):
