@@ -42,6 +42,8 @@ def train_tokenizer(
 
     Texts longer than `max_sentence_bytes` are cut at line boundaries rather
     than silently skipped (sentencepiece drops over-long sentences).
+    `num_threads` is a fixed number, not the machine's core count: the model
+    file records it, so it must not vary for reruns to give identical bytes.
     """
     sentences = (chunk for text in texts for chunk in _chunks(text, max_sentence_bytes))
     model = io.BytesIO()
