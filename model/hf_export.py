@@ -139,10 +139,15 @@ def export_tokenizer(tokenizer_model_path, out_dir, eos_id: int):
 
 def export_hf(model: GPT, out_dir, tokenizer_model_path, eos_id: int) -> Path:
     """Write config.json, model.safetensors and the tokenizer into out_dir; returns it."""
+    import sentencepiece as spm
     from transformers import AutoModelForCausalLM
 
     out_dir = Path(out_dir)
     arch = hf_architecture(model.config)
+    n_pieces = spm.SentencePieceProcessor(model_file=str(tokenizer_model_path)).get_piece_size()
+    if n_pieces > model.config.vocab_size or not 0 <= eos_id < n_pieces:
+        raise ValueError(f"{tokenizer_model_path} has {n_pieces} pieces (eos_id {eos_id}) but "
+                         f"the model's vocab_size is {model.config.vocab_size}: wrong tokenizer")
     hf_cfg = hf_config(model.config, eos_id)
     sd = gpt2_state_dict(model) if arch == "gpt2" else llama_state_dict(model)
     dtype = next(model.parameters()).dtype
