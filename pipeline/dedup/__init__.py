@@ -33,6 +33,8 @@ class Dedup(beam.PTransform):
 
     def expand(self, docs):
         cfg = self.config
+        if cfg.against and not cfg.fuzzy:
+            raise ValueError("dedup against a previous run compares MinHash signatures: it needs fuzzy dedup on")
         exact = docs | "Exact" >> ExactDedup()
         if not cfg.fuzzy:
             return {"kept": exact.kept, "rejected": exact.rejected}

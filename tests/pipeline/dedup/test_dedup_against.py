@@ -76,3 +76,5 @@ def test_signatures_made_differently_are_refused(runs):
         run_dedup([make_doc("x", windows(1)[0])], DedupConfig(seed=2, cc_rounds=1, against=str(out)))
     with pytest.raises(FileNotFoundError, match="no saved signatures"):
         run_dedup([make_doc("x", "some text")], DedupConfig(against=str(out / "missing")))
+    with pytest.raises(ValueError, match="needs fuzzy dedup"):
+        run_dedup([make_doc("x", "some text")], DedupConfig(fuzzy=False, against=str(out)))
