@@ -33,6 +33,21 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).type_as(x)
 
 
+def positions_and_mask(start: int, T: int, valid, device):
+    """Positions of T new tokens following `start` cached ones, and their attention mask
+    (None: plain causal). With valid (B, S) for left-padded rows, positions count real
+    tokens only and pads are never attended to; a pad query sees only itself, so no softmax
+    row is empty (that would give NaN)."""
+    S = start + T
+    q = torch.arange(start, S, device=device)[:, None]  # (T, 1)
+    k = torch.arange(S, device=device)[None, :]  # (1, S)
+    if valid is None:  # new tokens see all cached ones and each other causally
+        return q[:, 0], (k <= q if start > 0 and T > 1 else None)
+    pos = (valid[:, :S].cumsum(-1) - 1).clamp(min=0)[:, start:]  # (B, T)
+    mask = (k <= q) & valid[:, None, :S] | (k == q)  # (B, T, S)
+    return pos, mask[:, None]  # broadcast over heads
+
+
 class KVCache:
     """Keys and values of every layer for the tokens seen so far, preallocated to max_len."""
 
@@ -189,22 +204,7 @@ class GPT(nn.Module):
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size "
                              f"{self.config.block_size}")
-        device = idx.device
-        mask = None
-        if valid is not None:
-            S = start + T
-            pos = (valid[:, :S].cumsum(-1) - 1).clamp(min=0)[:, start:]  # (B, T)
-            q_pos = torch.arange(start, S, device=device)
-            causal = torch.arange(S, device=device)[None, :] <= q_pos[:, None]  # (T, S)
-            mask = causal[None] & valid[:, None, :S]
-            # A pad query sees only itself, so no row of the softmax is empty (that gives NaN).
-            mask = mask | (torch.arange(S, device=device)[None, :] == q_pos[:, None])[None]
-            mask = mask[:, None]  # (B, 1, T, S), broadcast over heads
-        else:
-            pos = torch.arange(start, start + T, device=device)
-            if start > 0 and T > 1:  # new tokens see all cached ones and each other causally
-                mask = (torch.arange(start + T, device=device)[None, :]
-                        <= torch.arange(start, start + T, device=device)[:, None])
+        pos, mask = positions_and_mask(start, T, valid, idx.device)
         x = self.transformer.wte(idx)
         if "wpe" in self.transformer:
             x = x + self.transformer.wpe(pos)
