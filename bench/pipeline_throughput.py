@@ -4,7 +4,8 @@ Both run in this process on one core over the same WARC file (196 real pages;
 90 of them have human gold in extraction_gold/scrapinghub_aeb), timed from
 the first record to the last filtered document, start-up included (cc2gpt's
 extraction child and lid.176 load; datatrove's extraction sandbox and spaCy
-tokenizer). Both extract in a child process, so each row reports wall time
+tokenizer). A second table scores each extractor on trafilatura_eval's
+must/must-not snippets (106 pages). Both extract in a child process, so each row reports wall time
 and CPU time of this process plus its finished children; the machine is
 shared, so the ratio uses CPU time (docs per CPU-second, i.e. one core's rate). Each row also prints the mean whitespace-token F1 of the text
 the extraction step produced for the 90 gold pages (a failed page scores 0).
@@ -42,6 +43,7 @@ from pipeline.warc import iter_warc
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 WARC = DATA / "warc/real_pages_aeb_trafilatura.warc.gz"
 GOLD = DATA / "extraction_gold/scrapinghub_aeb/ground-truth.json"
+SNIPPETS = DATA / "extraction_gold/trafilatura_eval"
 
 
 def load_gold() -> dict[str, str]:
@@ -51,6 +53,38 @@ def load_gold() -> dict[str, str]:
 
 def mean_f1(extracted: dict[str, str], gold: dict[str, str]) -> float:
     return sum(token_f1(extracted.get(url, ""), text)[2] for url, text in gold.items()) / len(gold)
+
+
+def snippet_accuracy(extract) -> tuple[float, float, float]:
+    """(precision, recall, accuracy) of `extract(html bytes) -> text` on trafilatura_eval."""
+    tp = fn = fp = tn = 0
+    for case in json.loads((SNIPPETS / "evaldata.json").read_text()).values():
+        text = extract(gzip.open(SNIPPETS / "html" / f"{case['file']}.gz").read()) or ""
+        found = sum(s in text for s in case["with"])
+        leaked = sum(s in text for s in case["without"])
+        tp, fn = tp + found, fn + len(case["with"]) - found
+        fp, tn = fp + leaked, tn + len(case["without"]) - leaked
+    return tp / max(tp + fp, 1), tp / max(tp + fn, 1), (tp + tn) / (tp + fn + fp + tn)
+
+
+def cc2gpt_snippets(backend: str):
+    extractor = ExtractConfig(backend=backend).extractor()
+
+    def extract(html: bytes) -> str:
+        try:
+            return extractor(html)
+        except ExtractFailed:
+            return ""
+    try:
+        return snippet_accuracy(extract)
+    finally:
+        extractor.close()
+
+
+def datatrove_snippets():
+    from datatrove.pipeline.extractors import Trafilatura
+    trafilatura = Trafilatura(favour_precision=True)
+    return snippet_accuracy(lambda html: trafilatura.extract(html.decode("utf-8", "replace")))
 
 
 def cpu_seconds() -> float:
@@ -174,6 +208,14 @@ def main() -> None:
     for name, (pages, kept, wall, cpu, f1) in rows.items():
         print(f"{name:<26}{pages:>6}{kept:>6}{wall:>8.1f}{pages / wall:>8.1f}"
               f"{cpu:>8.1f}{pages / cpu:>11.1f}{f1:>14.3f}")
+
+    print("trafilatura_eval snippets (287 must, 322 must-not)")
+    print(f"{'extractor':<26}{'precision':>10}{'recall':>8}{'accuracy':>10}")
+    for name, score in (("datatrove Trafilatura", datatrove_snippets),
+                        ("cc2gpt (trafilatura)", lambda: cc2gpt_snippets("trafilatura")),
+                        ("cc2gpt (resiliparse)", lambda: cc2gpt_snippets("resiliparse"))):
+        precision, recall, accuracy = score()
+        print(f"{name:<26}{precision:>10.3f}{recall:>8.3f}{accuracy:>10.3f}")
     ours, peer = rows["cc2gpt (trafilatura)"], rows["datatrove FineWeb steps"]
     print(f"ratio: {peer[3] / ours[3] * ours[0] / peer[0]:.2f}")
 
