@@ -20,7 +20,11 @@ extraction timeout is raised from 1 s to cc2gpt's 30 s so a busy machine
 costs neither side pages.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/pipeline_throughput.py [--warc FILE] [--repeat N]
+    .venv/bin/python bench/pipeline_throughput.py [--warc FILE] [--repeat N] [--scaling]
+
+--scaling also runs the same four stages as a Beam job (ReadWarc, ExtractFn,
+LanguageFn, FilterFn) on the DirectRunner in multi_processing mode with 1 and
+2 workers and prints the wall-time speed-up (worker start-up included).
 
 Last line: `ratio: X` = cc2gpt (trafilatura) docs per CPU-second over datatrove's.
 """
@@ -34,11 +38,14 @@ import resource
 import time
 from pathlib import Path
 
-from pipeline.extract import ExtractConfig, new_doc, token_f1
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.extract import ExtractConfig, ExtractFn, new_doc, token_f1
 from pipeline.extract_worker import ExtractFailed
-from pipeline.filters import FilterConfig, build_filters
-from pipeline.langid import LanguageConfig, identify, load_model
-from pipeline.warc import iter_warc
+from pipeline.filters import FilterConfig, FilterFn, build_filters
+from pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
+from pipeline.warc import ReadWarc, iter_warc
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 WARC = DATA / "warc/real_pages_aeb_trafilatura.warc.gz"
@@ -182,10 +189,27 @@ def run_datatrove(warc: Path) -> tuple[int, int, dict[str, str]]:
     return counted["pages"], kept, extracted
 
 
+def run_beam(warc: Path, workers: int) -> tuple[float, int]:
+    """(wall seconds, kept) of the four curation stages as a Beam job on the DirectRunner."""
+    start = time.perf_counter()
+    options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")
+    with beam.Pipeline(options=options) as p:
+        pages = (p | ReadWarc([str(warc)]))["pages"]
+        docs = pages | "Extract" >> beam.ParDo(ExtractFn(ExtractConfig())).with_outputs(
+            "rejected", main="kept")
+        docs = docs.kept | "Language" >> beam.ParDo(LanguageFn(LanguageConfig())).with_outputs(
+            "rejected", main="kept")
+        docs.kept | "Filter" >> beam.ParDo(FilterFn(build_filters(FilterConfig())))
+    kept = [c.committed for c in p.result.metrics().query()["counters"]
+            if c.key.metric.namespace == "filter" and c.key.metric.name == "kept"]
+    return time.perf_counter() - start, sum(kept)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--warc", type=Path, default=WARC)
     p.add_argument("--repeat", type=int, default=1, help="runs per row; the least CPU is reported")
+    p.add_argument("--scaling", action="store_true", help="also time 1 vs 2 DirectRunner workers")
     args = p.parse_args()
     logging.disable(logging.WARNING)  # trafilatura's per-page parser warnings
     from loguru import logger  # datatrove's progress logging
@@ -216,6 +240,10 @@ def main() -> None:
                         ("cc2gpt (resiliparse)", lambda: cc2gpt_snippets("resiliparse"))):
         precision, recall, accuracy = score()
         print(f"{name:<26}{precision:>10.3f}{recall:>8.3f}{accuracy:>10.3f}")
+    if args.scaling:
+        (one, kept1), (two, kept2) = run_beam(args.warc, 1), run_beam(args.warc, 2)
+        print(f"Beam DirectRunner (multi_processing), same stages: 1 worker {one:.1f} s, "
+              f"2 workers {two:.1f} s, speed-up {one / two:.2f} (kept {kept1}/{kept2})")
     ours, peer = rows["cc2gpt (trafilatura)"], rows["datatrove FineWeb steps"]
     print(f"ratio: {peer[3] / ours[3] * ours[0] / peer[0]:.2f}")
 
