@@ -8,7 +8,7 @@ messy, so every oddity becomes a counted skip instead of an exception:
   revisit       revisit records (no payload of their own)
   bad_record    unparsable HTTP headers or an unreadable stream
   http_status   HTTP status other than 200
-  not_html      Content-Type without "html"
+  not_html      neither Content-Type nor WARC-Identified-Payload-Type says html
   oversized     payload (raw or decoded) larger than max_page_bytes
   bad_encoding  unknown or corrupt transfer/content encoding
   truncated     payload shorter than its declared length (cut-off file)
@@ -52,20 +52,31 @@ def record_id(raw: str) -> str:
     return _strip_brackets(raw).removeprefix("urn:uuid:")
 
 
+def _looks_like_markup(body: bytes) -> bool:
+    return body.lstrip()[:1] == b"<"
+
+
 def _decode(body: bytes, encodings: list[str], max_bytes: int) -> bytes:
-    """Undo transfer and content encodings (applied in the listed order), capped."""
+    """Undo transfer and content encodings (applied in the listed order), capped.
+
+    Some crawlers store the decoded payload but keep the encoding header; a
+    body that fails to decode yet already starts with markup is kept as is.
+    """
     for name in reversed(encodings):  # the last applied is undone first
         if name in _IDENTITY:
             continue
         decoder = _DECODERS.get(name)
-        if decoder is None:
-            raise Skip("bad_encoding")
         try:
-            body = decoder(io.BytesIO(body)).read(max_bytes + 1)
+            if decoder is None:
+                raise ValueError(f"unknown encoding {name!r}")
+            decoded = decoder(io.BytesIO(body)).read(max_bytes + 1)
         except (OSError, ValueError) as e:
+            if _looks_like_markup(body):
+                return body
             raise Skip("bad_encoding") from e
-        if len(body) > max_bytes:  # a decompression bomb stops here
+        if len(decoded) > max_bytes:  # a decompression bomb stops here
             raise Skip("oversized")
+        body = decoded
     return body
 
 
@@ -95,7 +106,10 @@ def record_to_page(record, source: str, max_page_bytes: int) -> dict:
     if http.status_code != 200:
         raise Skip("http_status")
     content_type = http.get("Content-Type") or ""
-    if "html" not in content_type.lower():
+    # Common Crawl also records the type it sniffed from the payload; servers
+    # often send HTML as text/plain or with no Content-Type at all.
+    sniffed = record.headers.get("WARC-Identified-Payload-Type") or ""
+    if "html" not in f"{content_type} {sniffed}".lower():
         raise Skip("not_html")
     declared = record.content_length  # payload bytes left after the HTTP headers
     if declared > max_page_bytes:

@@ -101,8 +101,8 @@ def test_garbage_and_corrupt_bytes_never_raise(tmp_path):
     assert 0 < len(pages) < 22 and skips["truncated"] >= 1
 
 
-def warc_record(http: bytes) -> bytes:
-    return (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+def warc_record(http: bytes, extra: bytes = b"") -> bytes:
+    return (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n" + extra +
             b"WARC-Target-URI: http://a.example/\r\nWARC-Date: 2020-01-01T00:00:00Z\r\n"
             b"Content-Type: application/http; msgtype=response\r\n"
             b"Content-Length: " + str(len(http)).encode() + b"\r\n\r\n" + http + b"\r\n\r\n")
@@ -115,13 +115,18 @@ OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
     (b"NOT-HTTP garbage\r\n\r\n<html>x</html>", "bad_record"),
     (b"HTTP/1.1 abc OK\r\nContent-Type: text/html\r\n\r\n<html>x</html>", "bad_record"),
     (b"\x00\x01garbage", "bad_record"),
-    (OK_HEAD + b"Content-Encoding: gzip\r\n\r\n<html>not gzip</html>", "bad_encoding"),
-    (OK_HEAD + b"Content-Encoding: x-unknown\r\n\r\n<html>x</html>", "bad_encoding"),
+    (OK_HEAD + b"Content-Encoding: gzip\r\n\r\n\x1f\x8b broken gzip", "bad_encoding"),
+    (OK_HEAD + b"Content-Encoding: x-unknown\r\n\r\nbinary", "bad_encoding"),
+    (OK_HEAD + b"Content-Encoding: gzip\r\n\r\n<html>stored decoded</html>",
+     b"<html>stored decoded</html>"),
     (OK_HEAD + b"\r\n<html>fine</html>", b"<html>fine</html>"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n<html>x</html>", "not_html"),
+    (b"HTTP/1.1 200 OK\r\n\r\n<html>sniffed</html>", b"<html>sniffed</html>"),
 ])
 def test_bad_http_records_are_named_skips(tmp_path, http, expected):
     path = tmp_path / "one.warc"
-    path.write_bytes(warc_record(http))
+    sniffed = b"WARC-Identified-Payload-Type: text/html\r\n" if b"sniffed" in http else b""
+    path.write_bytes(warc_record(http, sniffed))
     (item,) = list(iter_warc(str(path)))
     assert (item["html"] if isinstance(item, dict) else item) == expected
 
