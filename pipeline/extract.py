@@ -26,7 +26,7 @@ class ExtractConfig:
     timeout_s: float = 30.0             # per page; slower pages are killed: extract_timeout
     max_memory_mb: int = 4096           # address-space cap of the extraction child
     favor_precision: bool = True        # trafilatura: drop doubtful boilerplate (FineWeb's setting)
-    include_comments: bool = False      # trafilatura: reader comments are not main text
+    include_comments: bool = False      # reader comments are not main text (both backends)
 
     def extractor(self, spec: str | None = None) -> BoundedExtractor:
         return BoundedExtractor(self.backend, self.timeout_s, asdict(self), spec)

@@ -83,8 +83,8 @@ def trafilatura_text(html: str, url: str, options: dict) -> str | None:
 def resiliparse_text(html: str, url: str, options: dict) -> str | None:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
-    return extract_plain_text(HTMLTree.parse(html), main_content=True,
-                              alt_texts=False, links=False)
+    return extract_plain_text(HTMLTree.parse(html), main_content=True, alt_texts=False,
+                              links=False, comments=options.get("include_comments", False))
 
 
 def _load(spec: str):
