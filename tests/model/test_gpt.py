@@ -163,3 +163,12 @@ def test_flops_per_token_matches_formula_and_flop_counter(kw):
     counted = counter.get_total_flops() / (B * T)
     # the counter sees matmuls only: the formula's extra norm weights are < 0.5% of N
     assert counted == pytest.approx(model.flops_per_token(), rel=0.01)
+
+
+def test_dropout_only_in_training_mode():
+    torch.manual_seed(0)
+    model = GPT(preset("tiny", n_layer=1, dropout=0.2))
+    idx = torch.randint(0, 100, (1, 16))
+    assert not torch.equal(model(idx, idx)[0], model(idx, idx)[0])
+    model.eval()
+    torch.testing.assert_close(model(idx, idx)[0], model(idx, idx)[0], rtol=0, atol=0)
