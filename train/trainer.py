@@ -213,8 +213,8 @@ def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer):
         return None
     windows = Windows([s.tokens for s in shards], block_size)
     indices = eval_windows(windows, eval_tokens)
-    indices = indices[:max(world, len(indices) // world * world)]
-    return windows, indices, target_bytes(windows, indices, tokenizer.decode)
+    indices = indices[:len(indices) // world * world]
+    return (windows, indices, target_bytes(windows, indices, tokenizer.decode)) if indices else None
 
 
 @torch.no_grad()

@@ -1,0 +1,135 @@
+"""Training throughput: cc2gpt's GPT and training step vs Hugging Face transformers'
+GPT2LMHeadModel of the same shape, batch, precision and optimizer, in this process.
+
+    .venv/bin/python bench/train_throughput.py [--shapes tiny,gpt2-124m] [--rounds 3]
+        [--dtype auto|fp32|bf16] [--threads 1] [--no-compile]
+
+A step is what the trainer does: forward with the loss, backward, gradient clipping,
+AdamW (weight decay on matrices) under the run's autocast. cc2gpt runs as the trainer
+runs it (its `compile` switch on, the default here), transformers as users run it
+(eager, SDPA attention). The two alternate in rounds and each side's best round
+counts. Time is this process's CPU time (not wall time), so other load on the
+machine skews it little. MFU is against the matmul peak of the same dtype, measured
+here on the same number of threads (also per CPU second). dtype auto takes the faster
+of fp32 and bf16 matmuls as measured (bf16 is ~100x slower than fp32 on CPUs without
+bf16 units, such as AVX2-only ones), as the trainer's dtype=auto does.
+The last line is `ratio: X`, cc2gpt's tokens/s over transformers' at the last shape.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from model import GPT, preset  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
+from train.optim import build_optimizer  # noqa: E402
+
+# shape -> (vocab_size, batch, block_size)
+SHAPES = {"tiny": (2048, 16, 256), "gpt2-124m": (50304, 1, 1024)}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def cpu_time() -> float:
+    return time.process_time()
+
+
+def matmul_peak(dtype, seconds=1.0) -> float:
+    """Best FLOP per CPU second of square matmuls in dtype (size grows until one takes >20 ms)."""
+    n = 256
+    while True:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        t = cpu_time()
+        a @ b
+        one = cpu_time() - t
+        if one > 0.02 or n >= 2048:
+            break
+        n *= 2
+    best = min(_timed(lambda: a @ b) for _ in range(max(3, int(seconds / max(one, 1e-3)))))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    t = cpu_time()
+    fn()
+    return cpu_time() - t
+
+
+def hf_model(vocab, block, cfg):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = GPT2Config(vocab_size=vocab, n_positions=block, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+                   n_head=cfg.n_head, activation_function="gelu_new", resid_pdrop=0.0,
+                   embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=1,
+                   loss_type="ForCausalLM")
+    return GPT2LMHeadModel._from_config(c, attn_implementation="sdpa")
+
+
+def step_fn(model, kind, x, y, dtype):
+    opt = build_optimizer(model, TrainConfig(), "cpu")
+
+    def step():
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            loss = model(x, y)[1] if kind == "cc2gpt" else model(input_ids=x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+    return step
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--shapes", default="tiny,gpt2-124m")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=0, help="steps per round (0: ~4 s of work)")
+    p.add_argument("--dtype", default="auto", choices=["auto", *DTYPES])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-compile", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    peaks = {name: matmul_peak(dt) for name, dt in DTYPES.items()}
+    dtype_name = max(peaks, key=peaks.get) if args.dtype == "auto" else args.dtype
+    dtype = DTYPES[dtype_name]
+    print(f"torch {torch.__version__}, {args.threads} thread(s); matmul peak per CPU second: "
+          + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items())
+          + f"; benchmark dtype {dtype_name}; cc2gpt compile={not args.no_compile}")
+    print(f"{'shape':<10} {'model':<13} {'tokens/s':>10} {'MFU':>7}  (best of {args.rounds} rounds)")
+    ratio = None
+    for shape in args.shapes.split(","):
+        vocab, batch, block = SHAPES[shape]
+        cfg = preset(shape, vocab_size=vocab, block_size=block)
+        ours = GPT(cfg)
+        flops = ours.flops_per_token()
+        if not args.no_compile:
+            ours.compile()
+        theirs = hf_model(vocab, block, cfg)
+        x = torch.randint(0, vocab, (batch, block))
+        y = torch.roll(x, -1, 1)
+        steps = {"cc2gpt": step_fn(ours, "cc2gpt", x, y, dtype),
+                 "transformers": step_fn(theirs, "hf", x, y, dtype)}
+        for fn in steps.values():  # warm-up: compilation, allocator, optimizer state
+            fn()
+        n = args.steps or max(1, int(4.0 / (flops * batch * block / peaks[dtype_name])))
+        best = {k: 0.0 for k in steps}
+        for _ in range(args.rounds):
+            for name, fn in steps.items():
+                t = cpu_time()
+                for _ in range(n):
+                    fn()
+                best[name] = max(best[name], n * batch * block / (cpu_time() - t))
+        for name, tps in best.items():
+            print(f"{shape:<10} {name:<13} {tps:>10,.0f} {100 * tps * flops / peaks[dtype_name]:>6.1f}%")
+        ratio = best["cc2gpt"] / best["transformers"]
+        print(f"{shape:<10} ratio {ratio:.2f} ({n} steps of {batch}x{block} tokens per round)")
+    print(f"ratio: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
