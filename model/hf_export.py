@@ -150,6 +150,7 @@ def export_hf(model: GPT, out_dir, tokenizer_model_path, eos_id: int) -> Path:
                          f"the model's vocab_size is {model.config.vocab_size}: wrong tokenizer")
     hf_cfg = hf_config(model.config, eos_id)
     sd = gpt2_state_dict(model) if arch == "gpt2" else llama_state_dict(model)
+    sd = {k: v.cpu() for k, v in sd.items()}  # the export is written from the CPU
     dtype = next(model.parameters()).dtype
     with torch.device("meta"):  # no memory or time spent on weights about to be replaced
         hf_model = AutoModelForCausalLM.from_config(hf_cfg, dtype=dtype)
