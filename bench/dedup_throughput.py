@@ -91,7 +91,8 @@ def datatrove_signatures(texts: list[str]) -> "np.ndarray":
 
 
 def synthetic_docs(n: int, seed: int = 1):
-    """n docs from LM-corpus windows (50-300 words): 60% unique, 30% near copies, 10% exact copies."""
+    """n docs: 60% LM-corpus windows of 50-300 words at random offsets (so many overlap, as
+    pages quoting each other do), 30% near copies of a recent one, 10% exact copies (upper-cased)."""
     rng = random.Random(seed)
     words = " ".join(read_text(p) for p in sorted((DATA / "lm_corpus").glob("*/*.txt"))).split()
     recent = []
@@ -144,8 +145,9 @@ class _PeakRss:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
                 except OSError:
                     continue
-                hwm = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
-                self.peaks[pid] = (cmd, max(hwm, self.peaks.get(pid, ("", 0))[1]))
+                for line in status.splitlines():
+                    if line.startswith("VmHWM"):   # absent once a process is a zombie
+                        self.peaks[pid] = (cmd, max(int(line.split()[1]), self.peaks.get(pid, ("", 0))[1]))
 
     def __enter__(self):
         self.thread.start()
