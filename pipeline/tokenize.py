@@ -75,24 +75,27 @@ class WriteTokenShards(beam.PTransform):
     """PCollection[Doc] -> PCollection[{split, path, num_docs, num_tokens}], one per shard written.
 
     `model` is the tokenizer: its bytes, a PCollection holding them, or a side
-    input of one (`beam.pvalue.AsSingleton`). Shards go to
+    input of one (`beam.pvalue.AsSingleton`). `num_threads` is sentencepiece's
+    per-call encode threads (-1: all cores). Shards go to
     `out_dir`/tokens/{train,val}/NNNNN.arrow; `path` in the output is relative
     to `out_dir`, as the manifest lists it.
     """
 
     def __init__(self, out_dir: str, model, shard_tokens: int = 100_000_000, val_fraction: float = 0.01,
-                 batch_size: int = 256, num_threads: int = -1):
+                 batch_chars: int = 1 << 20, num_threads: int = -1):
         super().__init__()
         self.out_dir, self.model = out_dir.rstrip("/"), model
         self.shard_tokens, self.val_fraction = shard_tokens, val_fraction
-        self.batch_size, self.num_threads = batch_size, num_threads
+        self.batch_chars, self.num_threads = batch_chars, num_threads
 
     def expand(self, docs):
         model = self.model
         if isinstance(model, beam.PCollection):
             model = beam.pvalue.AsSingleton(model)
         encoded = (docs
-                   | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+                   # batches of about `batch_chars` of text: one sentencepiece call each, bounded memory
+                   | "Batch" >> beam.BatchElements(min_batch_size=self.batch_chars, max_batch_size=self.batch_chars,
+                                                   element_size_fn=lambda doc: len(doc["text"]))
                    | "Encode" >> beam.ParDo(EncodeFn(self.val_fraction, self.num_threads), model).with_outputs(
                        "token_counts", main="docs"))
         split_tokens = encoded.token_counts | "SumPerSplit" >> beam.CombinePerKey(sum)

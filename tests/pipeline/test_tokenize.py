@@ -24,12 +24,12 @@ def docs() -> list[dict]:
     return docs
 
 
-def run_job(docs, out: Path, shard_tokens: int, batch_size: int, vocab_size=512):
+def run_job(docs, out: Path, shard_tokens: int, batch_chars: int, vocab_size=512):
     with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(direct_num_workers=1)) as p:
         kept = p | beam.Create(docs)
         model = kept | TrainTokenizer(vocab_size, str(out / "tokenizer/tokenizer.model"), sample_bytes=200_000)
         shards = kept | WriteTokenShards(str(out), beam.pvalue.AsSingleton(model), shard_tokens=shard_tokens,
-                                         val_fraction=0.1, batch_size=batch_size)
+                                         val_fraction=0.1, batch_chars=batch_chars)
         shards | beam.combiners.ToList() | beam.Map(_save_manifest, out, beam.pvalue.AsSingleton(model))
 
 
@@ -45,8 +45,8 @@ def digests(out: Path) -> dict:
 
 
 def test_job_is_deterministic_and_lossless(tmp_path, docs):
-    run_job(docs, tmp_path / "a", shard_tokens=20_000, batch_size=256)
-    run_job(docs[::-1], tmp_path / "b", shard_tokens=20_000, batch_size=7)  # other order, other batches
+    run_job(docs, tmp_path / "a", shard_tokens=20_000, batch_chars=1 << 20)
+    run_job(docs[::-1], tmp_path / "b", shard_tokens=20_000, batch_chars=5000)  # other order, other batches
     a = digests(tmp_path / "a")
     assert a == digests(tmp_path / "b")
     assert "tokenizer/tokenizer.model" in a and "manifest.json" in a
