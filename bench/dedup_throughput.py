@@ -174,16 +174,20 @@ def memory(n: int, workers: int):
         options = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
         start = time.perf_counter()
         with _PeakRss() as rss:
-            with beam.Pipeline(options=options) as p:
-                out = (p | beam.io.ReadFromText(str(src)) | beam.Map(json.loads)
-                       | Dedup(DedupConfig(), out=tmp))
-                for name in ("kept", "rejected"):
-                    (out[name] | f"Count{name}" >> beam.combiners.Count.Globally()
-                     | f"Save{name}" >> beam.Map(lambda c, path: Path(path).write_text(str(c)), f"{tmp}/{name}"))
+            p = beam.Pipeline(options=options)
+            out = (p | beam.io.ReadFromText(str(src)) | beam.Map(json.loads)
+                   | Dedup(DedupConfig(), out=tmp))
+            for name in ("kept", "rejected"):
+                (out[name] | f"Count{name}" >> beam.combiners.Count.Globally()
+                 | f"Save{name}" >> beam.Map(lambda c, path: Path(path).write_text(str(c)), f"{tmp}/{name}"))
+            result = p.run()
+            result.wait_until_finish()
         secs = time.perf_counter() - start
         kept, rejected = (int(Path(f"{tmp}/{name}").read_text()) for name in ("kept", "rejected"))
     print(f"Dedup on {n} docs ({mb:.0f} MB JSON), DirectRunner, {workers} worker processes: "
           f"{secs:.0f} s, {kept} kept, {rejected} rejected")
+    largest = {d.key.metric.name: d.committed.max for d in result.metrics().query()["distributions"]}
+    print("  largest per-key working set: " + ", ".join(f"{k} {v}" for k, v in sorted(largest.items())))
     me = os.getpid()
     for pid, (cmd, kb) in sorted(rss.peaks.items(), key=lambda x: -x[1][1]):
         role = "runner (holds the shuffles)" if pid == me else f"worker {cmd!r}"

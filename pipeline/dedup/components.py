@@ -25,10 +25,12 @@ class _LargeStar(beam.DoFn):
 
     def __init__(self, round_index: int):
         self.unsettled = Metrics.counter("dedup", f"cc_unsettled_round_{round_index:02d}")
+        self.degrees = Metrics.distribution("dedup", "cc_degree")   # the largest neighbourhood one worker holds
 
     def process(self, node):
         u, nbrs = node[0], set(node[1])
         self.unsettled.inc(0 if _settled(u, nbrs) else 1)   # 0 still reports the round
+        self.degrees.update(len(nbrs))
         m = min(min(nbrs), u)
         for v in nbrs:
             if v > u:

@@ -1,5 +1,6 @@
 """Exact dedup: one document kept per normalized-text hash, the one with the smallest id."""
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from pipeline.dedup.normalize import text_hash
 
@@ -16,6 +17,9 @@ class _KeepSmallestId(beam.DoFn):
     may be streamed) instead of holding thousands of copies of a page in memory.
     """
 
+    def __init__(self):
+        self.sizes = Metrics.distribution("dedup", "exact_group_size")
+
     def process(self, group):
         _, docs = group
         size, keep_id = 0, None
@@ -23,6 +27,7 @@ class _KeepSmallestId(beam.DoFn):
             size += 1
             if keep_id is None or doc["id"] < keep_id:
                 keep_id = doc["id"]
+        self.sizes.update(size)
         kept = False
         for doc in docs:
             if doc["id"] == keep_id and not kept:

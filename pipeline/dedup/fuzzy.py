@@ -43,10 +43,15 @@ class _Star(beam.DoFn):
 
     def __init__(self):
         self.edges = Metrics.counter("dedup", "candidate_edges")   # before removing repeats across bands
+        self.sizes = Metrics.distribution("dedup", "bucket_size")   # the largest is one worker's load
 
     def process(self, bucket):
         _, ids = bucket
-        root = min(ids)
+        size, root = 0, None
+        for i in ids:
+            size += 1
+            root = i if root is None or i < root else root
+        self.sizes.update(size)
         for i in ids:
             if i != root:
                 self.edges.inc()

@@ -158,13 +158,13 @@ def test_a_page_copied_hundreds_of_times_makes_linear_edges():
     rng = random.Random(3)
     words = read_text(DATA / "lm_corpus/gutenberg/austen-persuasion.txt").split()[5000:5100]
     docs = []
-    for i in range(500):   # each copy with one word changed: all distinct, all near-duplicates
+    for i in range(400):   # each copy with one word changed: all distinct, all near-duplicates
         copy = list(words)
         copy[rng.randrange(len(copy))] = f"w{i}"
         docs.append(make_doc(f"copy/{i:04d}", " ".join(copy)))
-    kept, rejected, result = run_dedup(docs, CONFIG)
+    kept, rejected, result = run_dedup(docs, DedupConfig(cc_rounds=4))
     edges = next(c.committed for c in result.metrics().query()["counters"]
                  if c.key.metric.name == "candidate_edges")
-    assert [(d["id"], d["dup_cluster_size"]) for d in kept] == [("copy/0000", 500)]
+    assert [(d["id"], d["dup_cluster_size"]) for d in kept] == [("copy/0000", 400)]
     assert {d["duplicate_of"] for d in rejected} == {"copy/0000"}
-    assert edges <= BANDS * (len(docs) - 1)   # a clique would be 500 * 499 / 2 = 125k edges
+    assert edges <= BANDS * (len(docs) - 1)   # a clique would be 400 * 399 / 2 = 80k edges
