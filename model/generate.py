@@ -29,9 +29,12 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def _check_args(prompts, max_new_tokens, temperature, top_k, top_p):
+def _check_args(prompts, max_new_tokens, temperature, top_k, top_p, vocab_size):
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError("generate needs at least one prompt, each of at least one token")
+    bad = [t for p in prompts for t in p if not 0 <= t < vocab_size]
+    if bad:
+        raise ValueError(f"prompt token ids {bad[:5]} are outside the vocabulary [0, {vocab_size})")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     if temperature < 0:
@@ -56,7 +59,7 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int,
     reproducible. Prompts longer than block_size keep their last block_size tokens; once a row
     outgrows the context, generation continues on a sliding window (without the cache).
     """
-    _check_args(prompts, max_new_tokens, temperature, top_k, top_p)
+    _check_args(prompts, max_new_tokens, temperature, top_k, top_p, model.config.vocab_size)
     block_size = model.config.block_size
     device = next(model.parameters()).device
     generator = None

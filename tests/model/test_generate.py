@@ -98,6 +98,7 @@ def test_sample_next_truncations_and_temperature():
 
 @pytest.mark.parametrize("kw, match", [
     (dict(prompts=[]), "prompt"), (dict(prompts=[[1], []]), "prompt"),
+    (dict(prompts=[[1, 97]]), "outside the vocabulary"), (dict(prompts=[[-1]]), "outside"),
     (dict(temperature=-1), "temperature"), (dict(top_k=0), "top_k"), (dict(top_p=1.5), "top_p"),
 ])
 def test_bad_arguments_are_clear_errors(make_gpt, kw, match):
