@@ -37,7 +37,7 @@ class C4Quality(Filter):
     filter_no_terminal_punct: bool = False
     min_num_sentences: int = 5
     min_words_per_line: int = 3
-    max_word_length: int = 1000
+    max_word_length: int = 1000         # -1 keeps lines with any word length
     filter_lorem_ipsum: bool = True
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
@@ -49,7 +49,7 @@ class C4Quality(Filter):
         for line in lines:
             line = line.strip()
             words = line.split()
-            if any(len(w) > self.max_word_length for w in words):
+            if self.max_word_length > 0 and any(len(w) > self.max_word_length for w in words):
                 continue
             if self.remove_citations:
                 line = _CITATION.sub("", line)

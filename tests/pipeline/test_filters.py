@@ -150,6 +150,7 @@ def test_c4_line_cleaning():
     assert d["text"].split("\n") == [SENT, "A citation here and there.", SENT, SENT, SENT]
     assert d["signals"]["c4_lines_removed_ratio"] == 4 / 9
     assert d["signals"]["c4_sentences"] == 5
+    assert len(run(C4Quality(max_word_length=-1), text)[1]["text"].split("\n")) == 6
 
 
 def test_c4_document_rules():
