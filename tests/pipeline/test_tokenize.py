@@ -15,8 +15,8 @@ DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 
 @pytest.fixture(scope="module")
 def docs() -> list[dict]:
-    """~300 KB of real text as 150 documents of 8 paragraphs, plus edge cases."""
-    text = (DATA / "lm_corpus/tinyshakespeare/input.txt").read_text(encoding="utf-8")[:300_000]
+    """~200 KB of real text as 100 documents of 8 paragraphs, plus edge cases."""
+    text = (DATA / "lm_corpus/tinyshakespeare/input.txt").read_text(encoding="utf-8")[:200_000]
     paras = text.split("\n\n")
     docs = [{"id": f"<urn:uuid:{i:04d}>", "text": "\n\n".join(paras[j:j + 8]), "url": "", "language": "en"}
             for i, j in enumerate(range(0, len(paras), 8))]
@@ -27,7 +27,7 @@ def docs() -> list[dict]:
 def run_job(docs, out: Path, shard_tokens: int, batch_chars: int, vocab_size=512):
     with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(direct_num_workers=1)) as p:
         kept = p | beam.Create(docs)
-        model = kept | TrainTokenizer(vocab_size, str(out / "tokenizer/tokenizer.model"), sample_bytes=200_000)
+        model = kept | TrainTokenizer(vocab_size, str(out / "tokenizer/tokenizer.model"), sample_bytes=100_000)
         shards = kept | WriteTokenShards(str(out), beam.pvalue.AsSingleton(model), shard_tokens=shard_tokens,
                                          val_fraction=0.1, batch_chars=batch_chars)
         shards | beam.combiners.ToList() | beam.Map(_save_manifest, out, beam.pvalue.AsSingleton(model))
@@ -114,7 +114,7 @@ def test_cli_trains_the_same_model_as_the_job(tmp_path, docs):
     (tmp_path / "documents").mkdir()
     pq.write_table(pa.Table.from_pylist(docs), tmp_path / "documents/00000.parquet")
     with beam.Pipeline() as p:
-        p | beam.Create(docs) | TrainTokenizer(512, str(tmp_path / "job.model"), sample_bytes=100_000)
+        p | beam.Create(docs) | TrainTokenizer(512, str(tmp_path / "job.model"), sample_bytes=60_000)
     cc2gpt.main(["tokenizer", "train", "--input", str(tmp_path / "documents"), "--vocab-size", "512",
-                 "--output", str(tmp_path / "cli.model"), "--sample-bytes", "100000"])
+                 "--output", str(tmp_path / "cli.model"), "--sample-bytes", "60000"])
     assert (tmp_path / "cli.model").read_bytes() == (tmp_path / "job.model").read_bytes()
