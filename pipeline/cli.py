@@ -1,24 +1,64 @@
-"""`cc2gpt curate` / `python -m pipeline`: build the Beam job from the command line and run it."""
+"""`cc2gpt curate` / `python -m pipeline`: build the Beam job from the command line and run it.
+
+With no runner options the job runs on the DirectRunner in one SDK-worker
+process per core (`multi_processing`), so a laptop uses all its cores; a
+`--runner`, `--direct_running_mode` or `--direct_num_workers` of the user's
+turns these defaults off. A live progress line (records read, pages, documents past the filters,
+kept, rate) is drawn on stderr while the job runs.
+"""
 import json
 import logging
+import os
 import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineState
 
 from pipeline.curate import Curate
 from pipeline.options import parse_args
-from tokenizer.manifest import read_manifest
+from pipeline.progress import ProgressLine
+
+DIRECT_RUNNERS = (None, "DirectRunner", "direct")
+# SDK-worker subprocesses echo Beam's start-up chatter to our stderr; keep their warnings.
+QUIET_WORKERS = json.dumps({"apache_beam": "WARNING", "apache_beam.options.pipeline_options": "ERROR",
+                            "__main__": "ERROR"})
+
+
+def runner_defaults(beam_args: list[str]) -> list[str]:
+    """`beam_args`, plus multi-processing on every core unless the user chose a runner or its mode."""
+    given = {arg.split("=", 1)[0] for arg in beam_args}
+    if (PipelineOptions(beam_args).view_as(StandardOptions).runner not in DIRECT_RUNNERS
+            or given & {"--direct_running_mode", "--direct_num_workers"}):
+        return beam_args
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    defaults = ["--direct_running_mode=multi_processing", f"--direct_num_workers={cores or 1}"]
+    if "--sdk_harness_log_level_overrides" not in given:
+        defaults.append(f"--sdk_harness_log_level_overrides={QUIET_WORKERS}")
+    return beam_args + defaults
+
+
+def read_funnel(out: str) -> dict:
+    """The funnel of OUT/manifest.json, read through FileSystems (OUT may be gs:// or s3://)."""
+    with FileSystems.open(f"{out}/manifest.json", compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.loads(f.read())["funnel"]
 
 
 def curate_main(argv: list[str]) -> int:
     config, beam_args = parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     started = time.time()
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-        _ = p | "Curate" >> Curate(config)
-    funnel = read_manifest(config.output)["funnel"]
+    p = beam.Pipeline(options=PipelineOptions(runner_defaults(beam_args)))
+    _ = p | "Curate" >> Curate(config)
+    with ProgressLine():
+        result = p.run()  # the DirectRunner returns when done, remote runners once submitted
+        result.wait_until_finish()
+    if result.state != PipelineState.DONE:
+        print(f"cc2gpt curate: the job ended {result.state}", file=sys.stderr)
+        return 1
+    funnel = read_funnel(config.output)
     print(f"cc2gpt curate: wrote {config.output} in {time.time() - started:.1f}s", file=sys.stderr)
     print(json.dumps(funnel, indent=2))
     return 0

@@ -1,0 +1,147 @@
+"""Live progress of a running job: workers log running counts, the launcher draws one line.
+
+Python's DirectRunner runs a batch job to completion inside `Pipeline.run()`
+and hands back its metrics only at the end, so the launcher cannot poll Beam
+counters while the job runs. Every runner does ship worker log records to the
+launcher, though: directly when the DoFns run in its process, over the Fn API
+logging channel when they run in SDK-worker subprocesses or an external worker
+pool. So `Count` steps log each DoFn instance's running total (at most every
+`interval` seconds, and at the end of every bundle), and `ProgressLine`, a
+logging handler in the launcher, keeps the latest total of each instance and
+redraws their sums on stderr. On Dataflow the same lines land in Cloud Logging
+and the console shows the job's counters.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import time
+import uuid
+
+import apache_beam as beam
+from apache_beam.runners.worker.log_handler import FnApiLogRecordHandler
+
+MARK = "cc2gpt-progress"
+_WORKER_LOG = logging.getLogger("cc2gpt.progress")
+_REPORT = re.compile(MARK + r" (\w+) (\w+) (\d+)")
+
+
+class _CountFn(beam.DoFn):
+    def __init__(self, name: str, interval: float):
+        self.name, self.interval = name, interval
+
+    def setup(self):
+        self.instance, self.count, self.last = uuid.uuid4().hex[:12], 0, 0.0
+        # On an SDK worker, report only through the Fn API log channel that reaches
+        # the runner, not also through the worker's own stderr.
+        channel = [h for h in logging.getLogger().handlers if isinstance(h, FnApiLogRecordHandler)]
+        if channel:
+            _WORKER_LOG.handlers[:], _WORKER_LOG.propagate = channel, False
+
+    def process(self, element):
+        self.count += 1
+        if time.monotonic() - self.last >= self.interval:
+            self._report()
+
+    def finish_bundle(self):
+        self._report()
+
+    def _report(self):
+        self.last = time.monotonic()
+        _WORKER_LOG.info("%s %s %s %d", MARK, self.name, self.instance, self.count)
+
+
+class Count(beam.PTransform):
+    """A side branch that counts its input's elements for the progress line (outputs nothing)."""
+
+    def __init__(self, name: str, interval: float = 2.0):
+        super().__init__()
+        if not re.fullmatch(r"\w+", name):
+            raise ValueError(f"progress counter names are single words, got {name!r}")
+        self.name, self.interval = name, interval
+
+    def expand(self, pcoll):
+        return pcoll | beam.ParDo(_CountFn(self.name, self.interval))
+
+
+class ProgressLine(logging.Handler):
+    """Launcher side: sums the workers' latest totals and redraws one status line on `stream`.
+
+    While active it owns the root logger's output: progress reports update the
+    line, other records at WARNING and above are printed above it, the rest
+    (worker INFO chatter) is dropped. On a terminal the line is redrawn every
+    `every` seconds; elsewhere (CI logs, files) a new line is printed every
+    `log_every` seconds instead.
+    """
+
+    def __init__(self, order=("records", "pages", "filtered", "kept"), rate_of="records",
+                 stream=None, every: float = 1.0, log_every: float = 15.0):
+        super().__init__(logging.INFO)
+        self.order, self.rate_of = tuple(order), rate_of
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every if self.tty else log_every
+        self.latest: dict[tuple[str, str], int] = {}
+        self._mutex = threading.Lock()
+        self.started = time.monotonic()
+        self.stopped = threading.Event()
+        self.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+
+    def emit(self, record: logging.LogRecord):
+        report = _REPORT.search(record.getMessage())
+        if report:
+            name, instance, count = report.groups()
+            with self._mutex:
+                self.latest[(name, instance)] = int(count)
+        elif record.levelno >= logging.WARNING:
+            self._write(self.format(record) + "\n")
+
+    def totals(self) -> dict[str, int]:
+        with self._mutex:
+            sums: dict[str, int] = {}
+            for (name, _), count in self.latest.items():
+                sums[name] = sums.get(name, 0) + count
+        return sums
+
+    def render(self) -> str:
+        totals, elapsed = self.totals(), time.monotonic() - self.started
+        names = [n for n in self.order if n in totals] + sorted(set(totals) - set(self.order))
+        parts = [f"{name} {totals[name]:,}" for name in names]
+        if self.rate_of in totals and elapsed > 0:
+            parts.append(f"{totals[self.rate_of] / elapsed:,.1f} {self.rate_of}/s")
+        minutes, seconds = divmod(int(elapsed), 60)
+        return " | ".join(parts + [f"{minutes}:{seconds:02d}"])
+
+    def _write(self, text: str, status: bool = False):
+        with self._mutex:
+            if self.tty:  # go back over the status line, then (re)draw
+                text = "\r\x1b[K" + text
+            elif status:
+                text += "\n"
+            self.stream.write(text)
+            self.stream.flush()
+
+    def _redraw(self):
+        while not self.stopped.wait(self.every):
+            self._write("cc2gpt curate: " + self.render(), status=True)
+
+    def __enter__(self):
+        root = logging.getLogger()
+        self.saved = root.level, root.handlers[:]
+        root.handlers[:] = [self]
+        root.setLevel(logging.INFO)
+        for name in ("cc2gpt.progress", "apache_beam.runners.portability.local_job_service"):
+            logging.getLogger(name).setLevel(logging.INFO)  # the routes worker reports take
+        self.thread = threading.Thread(target=self._redraw, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+        root = logging.getLogger()
+        root.setLevel(self.saved[0])
+        root.handlers[:] = self.saved[1]
+        self._write("cc2gpt curate: " + self.render() + ("\n" if self.tty else ""), status=True)
