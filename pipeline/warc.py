@@ -6,12 +6,13 @@ messy, so every oddity becomes a counted skip instead of an exception:
 
   not_response  warcinfo, request, metadata, resource, ... records
   revisit       revisit records (no payload of their own)
-  bad_record    unparsable HTTP headers or an unreadable stream
+  bad_record    unparsable HTTP status line or headers
   http_status   HTTP status other than 200
   not_html      neither Content-Type nor WARC-Identified-Payload-Type says html
   oversized     payload (raw or decoded) larger than max_page_bytes
   bad_encoding  unknown or corrupt transfer/content encoding
-  truncated     payload shorter than its declared length (cut-off file)
+  truncated     payload shorter than its declared length, or the stream
+                broke (cut-off or corrupt file: its later records are lost)
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ def record_to_page(record, source: str, max_page_bytes: int) -> dict:
     html = _decode(body, _encodings(http), max_page_bytes)
     headers = record.headers
     return {
-        "id": record_id(headers.get("WARC-Record-ID") or ""),
+        # a record without an id (broken writer) still needs a stable, unique one
+        "id": record_id(headers.get("WARC-Record-ID") or f"{source}@{record.stream_pos}"),
         "url": _strip_brackets(headers.get("WARC-Target-URI") or ""),
         "crawl_date": headers.get("WARC-Date") or "",
         "html": html,

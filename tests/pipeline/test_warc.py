@@ -146,3 +146,12 @@ def test_read_warc_transform_outputs_pages_and_skips():
                     label="pages")
         assert_that(out["skipped"], equal_to(["not_response"] * 12 + ["revisit"]),
                     label="skips")
+
+
+def test_record_without_id_gets_a_stable_unique_one(tmp_path):
+    record = warc_record(OK_HEAD + b"\r\n<html>x</html>").replace(
+        b"WARC-Record-ID: <urn:uuid:1>\r\n", b"")
+    path = tmp_path / "noid.warc"
+    path.write_bytes(record * 2)
+    ids = [page["id"] for page in iter_warc(str(path))]
+    assert ids == [f"{path}@0", f"{path}@{len(record)}"]
