@@ -134,7 +134,8 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
     start = 0
     if ckpt:
         dist_utils.load_full_state(model, optimizer, ckpt["model"], ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"]) if ckpt.get("scaler") else None
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"])
         start = ckpt["step"]
     peak, peak_source = peak_flops(d.device, TORCH_DTYPES[dtype]) if d.is_main else (None, "")
@@ -166,8 +167,9 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
         scaler.unscale_(optimizer)
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if dtype != "fp16" and not torch.isfinite(norm.full_tensor() if hasattr(norm, "full_tensor") else norm):
-                raise TrainingError(f"step {done}: gradient norm is {float(norm)}; stopping")
+            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
+            if dtype != "fp16" and not torch.isfinite(norm):  # fp16: the scaler skips the step
+                raise TrainingError(f"step {done}: gradient norm is {norm.item()}; stopping")
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
