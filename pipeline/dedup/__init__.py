@@ -61,9 +61,10 @@ class Dedup(beam.PTransform):
         decided = ({"doc": by_id, "sig": signatures, "root": roots, "previous": matches, "absorbed": absorbed}
                    | "JoinDecisions" >> beam.CoGroupByKey()
                    | "Decide" >> beam.ParDo(_Decide()).with_outputs("rejected", "moved", "signature", main="kept"))
-        exact_rejected = ({"reject": exact.rejected | "KeyByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
-                           "moved": decided.moved}
-                          | "JoinMoved" >> beam.CoGroupByKey()
+        exact_rejected = ((exact.rejected | "KeyByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
+                           decided.moved)
+                          | "RejectsAndMoves" >> beam.Flatten()
+                          | "ByFormerKept" >> beam.GroupByKey()
                           | "Repoint" >> beam.FlatMap(_repoint))
 
         result = {"kept": decided.kept,
@@ -106,9 +107,15 @@ class _Decide(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("signature", (doc_id, sig))
 
 
-def _repoint(joined):
-    """Exact duplicates of a doc that fuzzy dedup dropped point to the doc kept in its place."""
-    _, g = joined
-    moved = list(g["moved"])
-    for doc in g["reject"]:
-        yield {**doc, "duplicate_of": moved[0]} if moved else doc
+def _repoint(group):
+    """Exact duplicates of a doc that fuzzy dedup dropped point to the doc kept in its place.
+
+    The group holds the rejects (dicts) and at most one new target (str). Two
+    passes over Beam's re-iterable values rather than CoGroupByKey, which would
+    hold all copies of a page copied thousands of times in one list.
+    """
+    _, values = group
+    target = next((v for v in values if isinstance(v, str)), None)
+    for doc in values:
+        if isinstance(doc, dict):
+            yield doc if target is None else {**doc, "duplicate_of": target}

@@ -56,6 +56,8 @@ def mutated_docs(families: int = 120, words: int = 150):
         docs += [make_doc(f"mu/{k:03d}/a", " ".join(base)), make_doc(f"mu/{k:03d}/b", " ".join(mutant))]
         if k % 10 == 0:   # an exact duplicate after normalization: counted in the cluster size
             docs.append(make_doc(f"mu/{k:03d}/c", " ".join(base).upper() + " !!"))
+        if k % 10 == 5:   # an exact duplicate of the mutant: must end up pointing at the base
+            docs.append(make_doc(f"mu/{k:03d}/d", " ".join(mutant).lower()))
     return docs
 
 
