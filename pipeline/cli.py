@@ -30,14 +30,15 @@ QUIET_WORKERS = json.dumps({"apache_beam": "WARNING", "apache_beam.options.pipel
 def runner_defaults(beam_args: list[str]) -> list[str]:
     """`beam_args`, plus multi-processing on every core unless the user chose a runner or its mode."""
     given = {arg.split("=", 1)[0] for arg in beam_args}
-    if (PipelineOptions(beam_args).view_as(StandardOptions).runner not in DIRECT_RUNNERS
-            or given & {"--direct_running_mode", "--direct_num_workers"}):
+    if PipelineOptions(beam_args).view_as(StandardOptions).runner not in DIRECT_RUNNERS:
         return beam_args
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    defaults = ["--direct_running_mode=multi_processing", f"--direct_num_workers={cores or 1}"]
+    args = list(beam_args)
+    if not given & {"--direct_running_mode", "--direct_num_workers"}:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={cores or 1}"]
     if "--sdk_harness_log_level_overrides" not in given:
-        defaults.append(f"--sdk_harness_log_level_overrides={QUIET_WORKERS}")
-    return beam_args + defaults
+        args.append(f"--sdk_harness_log_level_overrides={QUIET_WORKERS}")
+    return args
 
 
 def read_funnel(out: str) -> dict:

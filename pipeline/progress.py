@@ -69,6 +69,9 @@ class Count(beam.PTransform):
 class ProgressLine(logging.Handler):
     """Launcher side: sums the workers' latest totals and redraws one status line on `stream`.
 
+    Counter names are free; `records` is shown first (or derived as `pages` +
+    `skipped`, the reader's two outputs), then `pages`, `filtered`, `kept`.
+
     While active it owns the root logger's output: progress reports update the
     line, other records at WARNING and above are printed above it, the rest
     (worker INFO chatter) is dropped. On a terminal the line is redrawn every
@@ -103,6 +106,8 @@ class ProgressLine(logging.Handler):
             sums: dict[str, int] = {}
             for (name, _), count in self.latest.items():
                 sums[name] = sums.get(name, 0) + count
+        if "records" not in sums and ("pages" in sums or "skipped" in sums):
+            sums["records"] = sums.get("pages", 0) + sums.pop("skipped", 0)  # every record is one or the other
         return sums
 
     def render(self) -> str:

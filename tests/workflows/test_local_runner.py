@@ -17,9 +17,11 @@ def test_direct_runner_defaults_to_a_worker_process_per_core(monkeypatch):
 
 
 def test_the_users_runner_options_win():
-    for given in (["--runner", "DataflowRunner", "--project", "p"], ["--runner=FlinkRunner"],
-                  ["--direct_num_workers=1"], ["--direct_running_mode", "in_memory"]):
+    for given in (["--runner", "DataflowRunner", "--project", "p"], ["--runner=FlinkRunner"]):
         assert runner_defaults(given) == given
+    for given in (["--direct_num_workers=1"], ["--direct_running_mode", "in_memory"]):
+        args = runner_defaults(given)
+        assert args[:len(given)] == given and not any(a.startswith("--direct_") for a in args[len(given):])
 
 
 def test_progress_sums_the_latest_total_of_each_worker_instance():
@@ -36,6 +38,15 @@ def test_progress_sums_the_latest_total_of_each_worker_instance():
     line.handle(logging.LogRecord("x", logging.INFO, __file__, 1, "unrelated chatter", None, None))
     assert line.totals() == {"records": 32}
     assert line.render().startswith("records 32 | ")
+
+
+def test_records_are_pages_plus_skips_when_not_counted_directly():
+    line = ProgressLine(stream=io.StringIO())
+    for name, count in (("pages", 5), ("skipped", 3), ("kept", 2)):
+        line.handle(logging.LogRecord("cc2gpt.progress", logging.INFO, __file__, 1,
+                                      f"{MARK} {name} i1 {count}", None, None))
+    assert line.totals() == {"records": 8, "pages": 5, "kept": 2}
+    assert line.render().startswith("records 8 | pages 5 | kept 2 | ")
 
 
 def test_count_reports_reach_the_launcher_from_a_running_job():
