@@ -41,7 +41,9 @@ class PIIMask(Filter):
             counts["ips"] += 1
             return self.ip_replacement
 
-        text, counts["emails"] = _EMAIL.subn(self.email_replacement, doc["text"])
+        text = doc["text"]
+        if "@" in text:  # the regexes only run where they can match
+            text, counts["emails"] = _EMAIL.subn(self.email_replacement, text)
         if "." in text:
             text = _IPV4.sub(ip, text)
         if "::" in text or text.count(":") >= 3:
