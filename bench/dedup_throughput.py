@@ -186,7 +186,8 @@ def memory(n: int, workers: int):
         kept, rejected = (int(Path(f"{tmp}/{name}").read_text()) for name in ("kept", "rejected"))
     print(f"Dedup on {n} docs ({mb:.0f} MB JSON), DirectRunner, {workers} worker processes: "
           f"{secs:.0f} s, {kept} kept, {rejected} rejected")
-    largest = {d.key.metric.name: d.committed.max for d in result.metrics().query()["distributions"]}
+    largest = {d.key.metric.name: d.committed.max for d in result.metrics().query()["distributions"]
+               if d.key.metric.namespace == "dedup"}
     print("  largest per-key working set: " + ", ".join(f"{k} {v}" for k, v in sorted(largest.items())))
     me = os.getpid()
     for pid, (cmd, kb) in sorted(rss.peaks.items(), key=lambda x: -x[1][1]):
