@@ -94,8 +94,15 @@ class Shard:
 
 
 def open_shard(path, *, dtype: str, eos_id: int, vocab_size: int | None = None,
-               num_docs: int | None = None, num_tokens: int | None = None) -> Shard:
-    """Memory-map and validate one shard; any problem raises ShardError naming `path`."""
+               num_docs: int | None = None, num_tokens: int | None = None, full: bool = True) -> Shard:
+    """Memory-map and validate one shard; any problem raises ShardError naming `path`.
+
+    Always checked: the file's footer and schema, dtype, document offsets, the
+    counts the manifest gives and the final EOS. `full` also checks that every
+    document ends with EOS and every id is below `vocab_size`; that touches
+    every page of the file, so `full=False` opens a large dataset without
+    reading it all first.
+    """
     try:
         source = pa.memory_map(str(path), "r")
         reader = pa.ipc.open_file(source)
@@ -114,22 +121,23 @@ def open_shard(path, *, dtype: str, eos_id: int, vocab_size: int | None = None,
         raise ShardError(f"{path}: null values")
     offsets = column.offsets.to_numpy()
     tokens = column.values.to_numpy(zero_copy_only=True)
-    if offsets[0] != 0 or offsets[-1] != len(tokens) or (np.diff(offsets) <= 0).any():
-        raise ShardError(f"{path}: inconsistent document offsets")
-    if len(tokens) and (tokens[offsets[1:] - 1] != eos_id).any():
-        bad = int(np.flatnonzero(tokens[offsets[1:] - 1] != eos_id)[0])
-        raise ShardError(f"{path}: document {bad} does not end with EOS ({eos_id})")
-    if vocab_size is not None and len(tokens) and int(tokens.max()) >= vocab_size:
-        raise ShardError(f"{path}: token id {int(tokens.max())} >= vocab_size {vocab_size}")
     if num_docs is not None and batch.num_rows != num_docs:
         raise ShardError(f"{path}: {batch.num_rows} documents, manifest says {num_docs}")
     if num_tokens is not None and len(tokens) != num_tokens:
         raise ShardError(f"{path}: {len(tokens)} tokens, manifest says {num_tokens}")
+    if offsets[0] != 0 or offsets[-1] != len(tokens) or (np.diff(offsets) <= 0).any():
+        raise ShardError(f"{path}: inconsistent document offsets")
+    ends = tokens[offsets[1:] - 1] if full else tokens[-1:]
+    if len(tokens) and (ends != eos_id).any():
+        bad = int(np.flatnonzero(ends != eos_id)[0]) if full else batch.num_rows - 1
+        raise ShardError(f"{path}: document {bad} does not end with EOS ({eos_id})")
+    if full and vocab_size is not None and len(tokens) and int(tokens.max()) >= vocab_size:
+        raise ShardError(f"{path}: token id {int(tokens.max())} >= vocab_size {vocab_size}")
     return Shard(path, tokens, offsets, batch)
 
 
-def open_split(out_dir, split: str, manifest: dict | None = None) -> list[Shard]:
-    """Open and validate every shard of `split` ("train" or "val") listed in OUT's manifest."""
+def open_split(out_dir, split: str, manifest: dict | None = None, full: bool = True) -> list[Shard]:
+    """Open and validate every shard of `split` ("train" or "val") listed in OUT's manifest (see open_shard)."""
     from tokenizer.manifest import read_manifest
 
     manifest = manifest or read_manifest(out_dir)
@@ -139,5 +147,5 @@ def open_split(out_dir, split: str, manifest: dict | None = None) -> list[Shard]
                          f"vocab_size {tok['vocab_size']} (expected {dtype_for(tok['vocab_size'])})")
     files = manifest["splits"].get(split, {"files": []})["files"]
     return [open_shard(Path(out_dir) / f["path"], dtype=tok["dtype"], eos_id=tok["eos_id"],
-                       vocab_size=tok["vocab_size"], num_docs=f["num_docs"], num_tokens=f["num_tokens"])
+                       vocab_size=tok["vocab_size"], num_docs=f["num_docs"], num_tokens=f["num_tokens"], full=full)
             for f in files]

@@ -66,6 +66,14 @@ def test_missing_eos_and_count_mismatch_are_named(tmp_path):
         open_shard(path, dtype="uint16", eos_id=1, num_docs=3)
     with pytest.raises(ShardError, match="00002.arrow: token id 6 >= vocab_size 6"):
         open_shard(path, dtype="uint16", eos_id=1, vocab_size=6)
+    # quick mode checks only the last document's EOS (and skips the id range)
+    write_shard(path, ["a", "b"], [[5, 6], [5, 1]], "uint16")
+    assert open_shard(path, dtype="uint16", eos_id=1, vocab_size=6, full=False).num_docs == 2
+    with pytest.raises(ShardError, match="00002.arrow: document 0 does not end with EOS"):
+        open_shard(path, dtype="uint16", eos_id=1, vocab_size=6)
+    write_shard(path, ["a", "b"], [[5, 1], [5, 6]], "uint16")
+    with pytest.raises(ShardError, match="00002.arrow: document 1 does not end with EOS"):
+        open_shard(path, dtype="uint16", eos_id=1, full=False)
     with pytest.raises(ShardError, match="nothing.arrow"):
         open_shard(tmp_path / "nothing.arrow", dtype="uint16", eos_id=1)
 
