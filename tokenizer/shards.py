@@ -24,7 +24,8 @@ class ShardError(ValueError):
 
 def stable_hash(key: str, salt: str = "") -> int:
     """A 64-bit hash of `key` that is the same on every machine and Python run."""
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8, person=salt.encode()[:16]).digest(), "big")
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, person=salt.encode()[:16]).digest()
+    return int.from_bytes(digest, "big")
 
 
 def split_of(doc_id: str, val_fraction: float) -> str:
