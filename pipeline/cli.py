@@ -1,11 +1,13 @@
 """`cc2gpt curate` / `python -m pipeline`: build the Beam job from the command line and run it.
 
 With no runner options the job runs on the DirectRunner in one SDK-worker
-process per core (`multi_processing`), so a laptop uses all its cores; a
+process per core (`multi_processing`), so a machine uses all its cores; a
 `--runner`, `--direct_running_mode` or `--direct_num_workers` of the user's
-turns these defaults off. A live progress line (records read, pages, documents past the filters,
-kept, rate) is drawn on stderr while the job runs.
+turns these defaults off. While the job runs, a live progress line
+(`pipeline.progress`: records read, pages, documents past the filters, kept,
+rate) is drawn on stderr; on Dataflow the console shows the job's counters.
 """
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +16,7 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.curate import Curate
@@ -51,11 +53,21 @@ def curate_main(argv: list[str]) -> int:
     config, beam_args = parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     started = time.time()
-    p = beam.Pipeline(options=PipelineOptions(runner_defaults(beam_args)))
+    options = PipelineOptions(runner_defaults(beam_args))
+    p = beam.Pipeline(options=options)
     _ = p | "Curate" >> Curate(config)
-    with ProgressLine():
+    if options.view_as(StandardOptions).runner == "DataflowRunner":
+        # Workers' reports go to Cloud Logging; show the job id, console URL and state instead.
+        logging.getLogger("apache_beam.runners.dataflow").setLevel(logging.INFO)
+        progress = contextlib.nullcontext()
+    else:
+        progress = ProgressLine()
+    with progress:
         result = p.run()  # the DirectRunner returns when done, remote runners once submitted
         result.wait_until_finish()
+    if options.view_as(TestOptions).dry_run:
+        print("cc2gpt curate: dry run: the job was built, not submitted", file=sys.stderr)
+        return 0
     if result.state != PipelineState.DONE:
         print(f"cc2gpt curate: the job ended {result.state}", file=sys.stderr)
         return 1
