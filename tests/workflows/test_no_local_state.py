@@ -94,9 +94,6 @@ class RemoteFileSystem(LocalFileSystem):
         return super().delete([self.local(p) for p in paths])
 
 
-@pytest.mark.xfail(strict=True, raises=Exception,
-                   reason="pipeline/curate.py _write_manifest writes OUT/manifest.json with pathlib "
-                          "(tokenizer.manifest.write_manifest), not FileSystems")
 def test_job_uses_only_filesystems(tmp_path, monkeypatch):
     RemoteFileSystem.root = tmp_path / "bucket"
     (RemoteFileSystem.root / "warc").mkdir(parents=True)
