@@ -22,6 +22,8 @@ from multiprocessing.connection import Connection
 
 BACKENDS = {"trafilatura": "pipeline.extract_worker:trafilatura_text",
             "resiliparse": "pipeline.extract_worker:resiliparse_text"}
+STARTUP_TIMEOUT_S = 120.0  # a fresh child's imports; not charged to any page
+WARM_UP = "<html><body><p>A page that loads the extractor's modules.</p></body></html>"
 
 # ---- charset -------------------------------------------------------------
 
@@ -99,6 +101,8 @@ def serve(fd: int, spec: str, options: dict) -> None:
     limit = int(options.get("max_memory_mb", 4096)) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn, extract = Connection(fd), _load(spec)
+    extract(WARM_UP, "", options)
+    conn.send(("ready", None))
     while True:
         try:
             html, content_type, url = conn.recv()
@@ -139,6 +143,13 @@ class BoundedExtractor:
             [sys.executable, "-m", "pipeline.extract_worker", str(child.fileno()), self.spec,
              json.dumps(self.options)], pass_fds=[child.fileno()], env=env)
         child.close()
+        try:  # a child that cannot start is a broken setup, not a bad page: fail loudly
+            if not self.conn.poll(STARTUP_TIMEOUT_S):
+                raise TimeoutError(f"not ready after {STARTUP_TIMEOUT_S:.0f} s")
+            self.conn.recv()  # "ready"
+        except (EOFError, OSError) as e:
+            self.close()
+            raise RuntimeError(f"extraction child for {self.spec} failed to start: {e!r}") from e
 
     def close(self):
         if self.proc is not None:

@@ -109,3 +109,9 @@ def test_token_f1():
     p, r, f = token_f1("a b b x", "a b c")
     assert (p, r) == (2 / 4, 2 / 3) and f == pytest.approx(2 * p * r / (p + r))
     assert token_f1("", "a")[2] == 0.0 and token_f1("", "") == (1.0, 1.0, 1.0)
+
+
+def test_a_child_that_cannot_start_is_a_clear_error():
+    ex = BoundedExtractor(spec="no_such_module:extract")
+    with pytest.raises(RuntimeError, match="no_such_module:extract failed to start"):
+        ex(b"<html></html>")
