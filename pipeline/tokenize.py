@@ -76,13 +76,14 @@ class WriteTokenShards(beam.PTransform):
 
     `model` is the tokenizer: its bytes, a PCollection holding them, or a side
     input of one (`beam.pvalue.AsSingleton`). `num_threads` is sentencepiece's
-    per-call encode threads (-1: all cores). Shards go to
+    threads per encode call: 1, since Beam already runs a worker per core
+    (-1, all cores, suits a single in-memory worker). Shards go to
     `out_dir`/tokens/{train,val}/NNNNN.arrow; `path` in the output is relative
     to `out_dir`, as the manifest lists it.
     """
 
     def __init__(self, out_dir: str, model, shard_tokens: int = 100_000_000, val_fraction: float = 0.01,
-                 batch_chars: int = 1 << 20, num_threads: int = -1):
+                 batch_chars: int = 1 << 20, num_threads: int = 1):
         super().__init__()
         self.out_dir, self.model = out_dir.rstrip("/"), model
         self.shard_tokens, self.val_fraction = shard_tokens, val_fraction
@@ -126,7 +127,7 @@ class EncodeFn(_ModelDoFn):
     `token_counts`: (split, tokens) per batch, for the shard count.
     """
 
-    def __init__(self, val_fraction: float, num_threads: int = -1):
+    def __init__(self, val_fraction: float, num_threads: int = 1):
         super().__init__()
         self.val_fraction, self.num_threads = val_fraction, num_threads
 
