@@ -4,7 +4,7 @@ Scrapinghub AEB (90 pages): mean whitespace-token F1, at least 0.95 (plain
 trafilatura's figure on this folder). trafilatura_eval (106 pages):
 snippet accuracy, at least plain trafilatura's reference 0.921 minus a 0.02
 margin (these are trafilatura's own development pages, so the check guards the
-wiring, not a quality claim). resiliparse: F1 at least 0.90.
+wiring, not a quality claim). resiliparse: F1 at least 0.92 (0.928 measured).
 """
 import gzip
 import json
@@ -41,7 +41,7 @@ def aeb_f1(config):
     return sum(token_f1(texts[k], gold[k]["articleBody"])[2] for k in texts) / len(texts)
 
 
-@pytest.mark.parametrize("backend,minimum", [("trafilatura", 0.95), ("resiliparse", 0.90)])
+@pytest.mark.parametrize("backend,minimum", [("trafilatura", 0.95), ("resiliparse", 0.92)])
 def test_scrapinghub_token_f1(backend, minimum):
     assert aeb_f1(ExtractConfig(backend=backend)) >= minimum
 
