@@ -5,7 +5,9 @@ process per core (`multi_processing`), so a machine uses all its cores; a
 `--runner`, `--direct_running_mode` or `--direct_num_workers` of the user's
 turns these defaults off. While the job runs, a live progress line
 (`pipeline.progress`: records read, pages, documents past the filters, kept,
-rate) is drawn on stderr; on Dataflow the console shows the job's counters.
+rate) is drawn on stderr where worker logs reach this process (the DirectRunner,
+Beam's embedded job service); on Dataflow, Flink and Spark the runner's console
+shows the job's counters.
 """
 import contextlib
 import json
@@ -21,7 +23,8 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.curate import Curate
 from pipeline.options import parse_args
-from pipeline.progress import ProgressLine
+from pipeline.progress import ProgressLine, reports_reach_launcher
+from tokenizer.manifest import MANIFEST
 
 DIRECT_RUNNERS = (None, "DirectRunner", "direct")
 # SDK-worker subprocesses echo Beam's start-up chatter to our stderr; keep their warnings.
@@ -45,7 +48,7 @@ def runner_defaults(beam_args: list[str]) -> list[str]:
 
 def read_funnel(out: str) -> dict:
     """The funnel of OUT/manifest.json, read through FileSystems (OUT may be gs:// or s3://)."""
-    with FileSystems.open(f"{out}/manifest.json", compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with FileSystems.open(f"{out}/{MANIFEST}", compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return json.loads(f.read())["funnel"]
 
 
@@ -56,12 +59,12 @@ def curate_main(argv: list[str]) -> int:
     options = PipelineOptions(runner_defaults(beam_args))
     p = beam.Pipeline(options=options)
     _ = p | "Curate" >> Curate(config)
-    if options.view_as(StandardOptions).runner == "DataflowRunner":
-        # Workers' reports go to Cloud Logging; show the job id, console URL and state instead.
-        logging.getLogger("apache_beam.runners.dataflow").setLevel(logging.INFO)
-        progress = contextlib.nullcontext()
-    else:
+    if reports_reach_launcher(options):
         progress = ProgressLine()
+    else:  # the runner's console shows the counters; here, its job id, URL and state changes
+        for name in ("apache_beam.runners.dataflow", "apache_beam.runners.portability.portable_runner"):
+            logging.getLogger(name).setLevel(logging.INFO)
+        progress = contextlib.nullcontext()
     with progress:
         result = p.run()  # the DirectRunner returns when done, remote runners once submitted
         result.wait_until_finish()

@@ -8,8 +8,9 @@ logging channel when they run in SDK-worker subprocesses or an external worker
 pool. So `Count` steps log each DoFn instance's running total (at most every
 `interval` seconds, and at the end of every bundle), and `ProgressLine`, a
 logging handler in the launcher, keeps the latest total of each instance and
-redraws their sums on stderr. On Dataflow the same lines land in Cloud Logging
-and the console shows the job's counters.
+redraws their sums on stderr. Where worker logs never reach the launcher
+(Dataflow, Flink and Spark clusters) the steps stay silent: their consoles show
+the Beam counters the stages emit.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import time
 import uuid
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 from apache_beam.runners.worker.log_handler import FnApiLogRecordHandler
 
 MARK = "cc2gpt-progress"
@@ -28,9 +30,17 @@ _WORKER_LOG = logging.getLogger("cc2gpt.progress")
 _REPORT = re.compile(MARK + r" (\w+) (\w+) (\d+)")
 
 
+def reports_reach_launcher(options: PipelineOptions) -> bool:
+    """True where worker logs come back to the launcher: the DirectRunner, Beam's embedded job service."""
+    runner = options.view_as(StandardOptions).runner
+    if runner in (None, "DirectRunner", "direct"):
+        return True
+    return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
+
+
 class _CountFn(beam.DoFn):
-    def __init__(self, name: str, interval: float):
-        self.name, self.interval = name, interval
+    def __init__(self, name: str, interval: float, report: bool):
+        self.name, self.interval, self.report = name, interval, report
 
     def setup(self):
         self.instance, self.count, self.last = uuid.uuid4().hex[:12], 0, 0.0
@@ -42,11 +52,12 @@ class _CountFn(beam.DoFn):
 
     def process(self, element):
         self.count += 1
-        if time.monotonic() - self.last >= self.interval:
+        if self.report and time.monotonic() - self.last >= self.interval:
             self._report()
 
     def finish_bundle(self):
-        self._report()
+        if self.report:
+            self._report()
 
     def _report(self):
         self.last = time.monotonic()
@@ -54,7 +65,11 @@ class _CountFn(beam.DoFn):
 
 
 class Count(beam.PTransform):
-    """A side branch that counts its input's elements for the progress line (outputs nothing)."""
+    """A side branch that counts its input's elements for the progress line (outputs nothing).
+
+    On runners whose worker logs never reach the launcher (Dataflow, a Flink or
+    Spark cluster) it stays silent rather than flood their logging.
+    """
 
     def __init__(self, name: str, interval: float = 2.0):
         super().__init__()
@@ -63,7 +78,8 @@ class Count(beam.PTransform):
         self.name, self.interval = name, interval
 
     def expand(self, pcoll):
-        return pcoll | beam.ParDo(_CountFn(self.name, self.interval))
+        report = reports_reach_launcher(pcoll.pipeline.options)
+        return pcoll | beam.ParDo(_CountFn(self.name, self.interval, report))
 
 
 class ProgressLine(logging.Handler):

@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.cli import runner_defaults
-from pipeline.progress import MARK, Count, ProgressLine
+from pipeline.progress import MARK, Count, ProgressLine, reports_reach_launcher
 
 
 def test_direct_runner_defaults_to_a_worker_process_per_core(monkeypatch):
@@ -58,3 +58,13 @@ def test_count_reports_reach_the_launcher_from_a_running_job():
             _ = numbers | beam.Filter(lambda n: n % 5 == 0) | "Kept" >> Count("kept")
     assert line.totals() == {"records": 500, "kept": 100}
     assert "records 500 | kept 100 | " in stream.getvalue()
+
+
+def test_count_is_silent_where_worker_logs_do_not_come_back():
+    def hears(*args):
+        return reports_reach_launcher(PipelineOptions(list(args)))
+    assert hears() and hears("--runner", "DirectRunner")
+    assert hears("--runner", "PortableRunner", "--job_endpoint", "embed")
+    assert not hears("--runner", "DataflowRunner")
+    assert not hears("--runner", "PortableRunner", "--job_endpoint", "localhost:8099")
+    assert not hears("--runner", "FlinkRunner")
