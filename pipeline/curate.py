@@ -37,7 +37,7 @@ class Curate(beam.PTransform):
         extracted = read["pages"] | "Extract" >> _stage(ExtractFn(cfg.extract))
         identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))
         filtered = identified.kept | "Filter" >> _stage(FilterFn(self.filters))
-        deduped = filtered.kept | "Dedup" >> Dedup(cfg.dedup)
+        deduped = filtered.kept | "Dedup" >> Dedup(cfg.dedup, out)
         kept = deduped["kept"]
         rejected = (extracted.rejected, identified.rejected, filtered.rejected,
                     deduped["rejected"]) | "AllRejected" >> beam.Flatten()
@@ -45,7 +45,8 @@ class Curate(beam.PTransform):
         signals = sorted({name for f in self.filters for name in f.signals})
         written = (
             (kept | "WriteDocuments" >> WriteDocuments(out, "documents", signals),
-             rejected | "WriteRejected" >> WriteDocuments(out, "rejected", signals, rejected=True))
+             rejected | "WriteRejected" >> WriteDocuments(out, "rejected", signals, rejected=True),
+             *([deduped["signature_files"]] if "signature_files" in deduped else []))
             | "AllParquet" >> beam.Flatten())
 
         model = self._tokenizer(pbegin, kept)

@@ -54,6 +54,8 @@ def test_documents_and_rejects_are_parquet_with_signals(out, manifest):
     assert rejected.num_rows == sum(manifest["funnel"]["rejected"].values())
     keys = {f"{s}:{r}" for s, r in zip(rejected["stage"].to_pylist(), rejected["reason"].to_pylist())}
     assert keys == set(manifest["funnel"]["rejected"])
+    signatures = pq.read_table(out / "dedup")   # what a later run's --dedup-against reads
+    assert sorted(signatures["id"].to_pylist()) == sorted(docs["id"].to_pylist())
 
 
 def test_tokenizer_checksum_and_token_shards_follow_the_contract(out, manifest):
