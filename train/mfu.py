@@ -29,7 +29,9 @@ def gpu_peak(name: str, dtype: torch.dtype) -> float | None:
 
 def measure_matmul_peak(dtype: torch.dtype, device="cpu", budget_s: float = 0.5) -> float:
     """Best FLOP/s of square matmuls in `dtype`: the size doubles from 256 until one
-    product takes ~budget/10 (or n=2048), then the best of several repeats counts."""
+    product takes ~budget/10 (or n=2048), then the best of several repeats counts.
+    On CPU the time is this process's CPU time over its threads, so other processes
+    competing for the cores do not lower the peak (they lower the achieved MFU)."""
     n, elapsed = 256, 0.0
     while True:
         a = torch.randn(n, n, device=device).to(dtype)
@@ -44,11 +46,14 @@ def measure_matmul_peak(dtype: torch.dtype, device="cpu", budget_s: float = 0.5)
 
 
 def _time(fn, device) -> float:
-    start = time.perf_counter()
-    fn()
     if str(device).startswith("cuda"):
+        start = time.perf_counter()
+        fn()
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+        return time.perf_counter() - start
+    start = time.process_time()
+    fn()
+    return (time.process_time() - start) / torch.get_num_threads()
 
 
 def peak_flops(device: torch.device, dtype: torch.dtype) -> tuple[float | None, str]:

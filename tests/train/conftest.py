@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from tokenizer import Tokenizer, train_tokenizer
 from tokenizer.manifest import build_manifest, write_manifest
@@ -18,6 +19,15 @@ SMALL = ["model.n_layer=2", "model.n_head=2", "model.n_embd=64", "model.block_si
          "tokens_per_step=2048", "micro_batch_size=8", "warmup_steps=5", "lr=0.003",
          "dtype=fp32", "log_interval=1", "eval_interval=10", "eval_tokens=4096",
          "checkpoint_interval=10", "tensorboard=false"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread, and the cores are shared with other tests."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def make_out(out: Path, texts: list[str], vocab_size: int, val_fraction: float = 0.1,

@@ -13,7 +13,7 @@ from train.cli import main as train_main
 from .conftest import SMALL
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["--max-steps", "6", "--set", "eval_interval=3", "checkpoint_interval=6"]
+STEPS = ["--max-steps", "4", "--set", "eval_interval=2", "checkpoint_interval=4"]
 
 
 def metrics(run: Path) -> list[dict]:
@@ -47,4 +47,4 @@ def test_two_processes_match_one(parallel, one_process, out_dir, tmp_path):
         if "val_loss" in a:
             assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
     # the checkpoint holds the full (unsharded) model, loadable without torchrun
-    assert (tmp_path / "two/checkpoints/step_00000006.pt").exists()
+    assert (tmp_path / "two/checkpoints/step_00000004.pt").exists()
