@@ -14,6 +14,7 @@ from pipeline.extract import ExtractFn
 from pipeline.filters import FilterFn, build_filters
 from pipeline.langid import LanguageFn
 from pipeline.options import CurateConfig
+from pipeline.progress import Count
 from pipeline.sinks import WriteDocuments
 from pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from pipeline.warc import ReadWarc
@@ -41,6 +42,9 @@ class Curate(beam.PTransform):
         kept = deduped["kept"]
         rejected = (extracted.rejected, identified.rejected, filtered.rejected,
                     deduped["rejected"]) | "AllRejected" >> beam.Flatten()
+        for name, pcoll in (("pages", read["pages"]), ("skipped", read["skipped"]),
+                            ("filtered", filtered.kept), ("kept", kept)):
+            _ = pcoll | f"Progress_{name}" >> Count(name)   # the live progress line's counts
 
         signals = sorted({name for f in self.filters for name in f.signals})
         written = (
