@@ -51,7 +51,10 @@ class ExtractFn(beam.DoFn):
         self.kept = Metrics.counter(STAGE, "kept")
 
     def setup(self):
+        # Start the extraction child now, so trafilatura loads once per worker up front and
+        # a child that cannot start fails the job before any data flows.
         self.extractor = self.config.extractor(self.spec)
+        self.extractor.start()
 
     def teardown(self):
         self.extractor.close()

@@ -136,7 +136,7 @@ class BoundedExtractor:
         self.options = dict(options or {})
         self.proc = self.conn = None
 
-    def _start(self):
+    def start(self):
         self.conn, child = Pipe()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
         self.proc = subprocess.Popen(
@@ -161,7 +161,7 @@ class BoundedExtractor:
     def __call__(self, html: bytes, content_type: str = "", url: str = "") -> str:
         """The page's main text, or raise ExtractFailed(reason)."""
         if self.proc is None:
-            self._start()
+            self.start()
         try:
             self.conn.send((html, content_type, url))
             if not self.conn.poll(self.timeout_s):

@@ -97,6 +97,10 @@ class FilterFn(beam.DoFn):
         self.filters = list(filters)
         self.kept = Metrics.counter("filter", "kept")
 
+    def setup(self):
+        for f in self.filters:
+            f.setup()
+
     def process(self, doc: dict):
         doc = dict(doc, signals=dict(doc.get("signals") or {}))
         for f in self.filters:

@@ -40,6 +40,9 @@ class Filter:
     name: ClassVar[str]
     signals: ClassVar[tuple[str, ...]] = ()
 
+    def setup(self) -> None:
+        """Load what the filter needs (lists, models) once per worker, before any document."""
+
     def filter(self, doc: dict) -> str | None:
         raise NotImplementedError
 

@@ -44,6 +44,9 @@ class URLBlocklist(Filter):
                 found |= _domains(f.read().decode("utf-8", "replace").splitlines())
         return frozenset(found)
 
+    def setup(self) -> None:
+        _ = self.domains
+
     def filter(self, doc: dict) -> str | None:
         url = doc["url"].lower()
         host = (urlsplit(url).hostname or "").rstrip(".")
