@@ -99,6 +99,15 @@ def all_reduce_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
     return t
 
 
+def broadcast_object(obj, d: Dist):
+    """Rank 0's `obj` on every rank (a picklable value)."""
+    if not d.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def full_state(model, optimizer) -> tuple[dict, dict]:
     """Full (unsharded) model and optimizer state dicts on CPU, for any wrapping; a
     collective under torchrun, so every rank calls it."""

@@ -94,7 +94,11 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
     tokenizer = Tokenizer.from_file(tok_path)
 
     model_cfg = cfg.model_config(tokenizer.vocab_size)
-    cfg.model = asdict(model_cfg)  # the resolved config is what RUN/config.json records
+    # RUN/config.json records the resolved config: the full model and the dtype chosen
+    # (by rank 0, so every process of a run computes in the same precision).
+    cfg.model = asdict(model_cfg)
+    cfg.dtype = dist_utils.broadcast_object(resolve_dtype(cfg.dtype, d.device) if d.is_main else None, d)
+    dtype = cfg.dtype
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not (run_dir / "tokenizer.model").exists():
@@ -117,7 +121,6 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
         f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
         + (f"val {len(val[1]) * T:,} tokens ({val[2]:,} bytes)" if val else "no val split"))
 
-    dtype = resolve_dtype(cfg.dtype, d.device)
     torch.manual_seed(cfg.seed)
     model = GPT(model_cfg).to(d.device)
     flops_per_token = model.flops_per_token()
