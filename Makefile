@@ -24,7 +24,7 @@ demo: setup
 	rm -rf $(OUT) $(RUN)
 	$(BIN)/cc2gpt curate --input '$(WARCS)' --output $(OUT) --vocab-size 2048
 	$(BIN)/cc2gpt inspect $(OUT)
-	$(BIN)/cc2gpt train --data $(OUT) --preset tiny --out $(RUN)
+	$(BIN)/cc2gpt train --data $(OUT) --preset tiny --out $(RUN) --max-steps 600
 	$(BIN)/cc2gpt generate --checkpoint $(RUN) --prompt 'The' --max-new-tokens 80 --seed 0
 
 clean:
