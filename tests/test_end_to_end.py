@@ -103,3 +103,15 @@ def test_train_then_generate_from_curated_shards(out, tmp_path, capsys):
                             "--max-new-tokens", "20", "--seed", "7"]) == 0
         texts.append(capsys.readouterr().out)
     assert texts[0] == texts[1] and texts[0].strip()
+
+
+def test_curate_with_a_given_tokenizer_uses_it_unchanged(out, manifest, tmp_path):
+    given = out / manifest["tokenizer"]["path"]
+    again = tmp_path / "again"
+    assert cc2gpt.main(["curate", "--input", str(SHARED / "warc" / "dolma_wget_sample-0000.warc.gz"),
+                        "--output", str(again), "--tokenizer", str(given),
+                        "--direct_running_mode=in_memory"]) == 0
+    second = json.loads((again / "manifest.json").read_text())
+    assert second["tokenizer"]["sha256"] == manifest["tokenizer"]["sha256"]
+    assert (again / "tokenizer" / "tokenizer.model").read_bytes() == given.read_bytes()
+    assert second["funnel"]["kept"] > 0
