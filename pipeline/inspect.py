@@ -25,10 +25,11 @@ def main(argv: list[str]) -> int:
     manifest = read_manifest(args.out)
     print(format_funnel(manifest["funnel"], args.top))
     print(format_samples(args.out, args.samples))
-    print(format_splits(manifest))
-    if args.shards:
+    if args.shards:  # validates every shard; supersedes the manifest's per-split summary
         from tokenizer.inspect import describe_shards
         print(describe_shards(args.out))
+    else:
+        print(format_splits(manifest))
     if args.report:
         from pipeline.report import write_report
         write_report(args.out, args.report)

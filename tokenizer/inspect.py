@@ -6,24 +6,18 @@ each token's piece size, a dot product of a token histogram with a table.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from tokenizer.bpe import EOS_PIECE, Tokenizer
-from tokenizer.manifest import SPLITS, read_manifest
+from tokenizer.manifest import SPLITS, read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
 
 def load_tokenizer(out_dir, manifest: dict) -> Tokenizer:
     """OUT's tokenizer, checked against the manifest's sha256."""
-    info = manifest["tokenizer"]
-    path = Path(out_dir) / info["path"]
-    proto = path.read_bytes()
-    if hashlib.sha256(proto).hexdigest() != info["sha256"]:
-        raise ValueError(f"{path}: sha256 does not match the manifest")
-    return Tokenizer(proto)
+    return Tokenizer.from_file(tokenizer_path(out_dir, manifest))
 
 
 def piece_bytes(tok: Tokenizer) -> np.ndarray:

@@ -10,6 +10,7 @@ It is deterministic (sorted files, no timestamps), so reruns compare byte for by
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -98,3 +99,14 @@ def read_manifest(out_dir) -> dict:
     if missing:
         raise ValueError(f"{path}: missing {', '.join(missing)}")
     return m
+
+
+def tokenizer_path(out_dir, m: dict) -> Path:
+    """OUT's tokenizer file, after checking it is the one the manifest records."""
+    info = m["tokenizer"]
+    path = Path(out_dir) / info["path"]
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != info["sha256"]:
+        raise ValueError(f"{path}: sha256 does not match the manifest ({actual}, "
+                         f"manifest {info['sha256']})")
+    return path

@@ -15,7 +15,7 @@ import torch
 
 from model import GPT
 from tokenizer import Tokenizer
-from tokenizer.manifest import read_manifest
+from tokenizer.manifest import read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
 from . import distributed as dist_utils
@@ -50,13 +50,10 @@ def resolve_dtype(name: str, device: torch.device) -> str:
 
 
 def check_tokenizer(data_dir: Path, manifest: dict, run_dir: Path, ckpt: dict | None) -> Path:
-    """The data's tokenizer file, after checking it is the one the manifest and the run
-    were made with; a TrainingError naming both checksums otherwise."""
-    tok = manifest["tokenizer"]
-    path = data_dir / tok["path"]
-    actual = sha256_file(path)
-    if actual != tok["sha256"]:
-        raise TrainingError(f"{path}: sha256 {actual} differs from the manifest's {tok['sha256']}")
+    """The data's tokenizer file, after checking it is the one the manifest (ValueError
+    otherwise) and the run (TrainingError naming both checksums) were made with."""
+    path = tokenizer_path(data_dir, manifest)
+    actual = manifest["tokenizer"]["sha256"]
     for what, sha in (("RUN/tokenizer.model", sha256_file(run_dir / "tokenizer.model")
                        if (run_dir / "tokenizer.model").exists() else None),
                       ("the checkpoint", ckpt and ckpt["tokenizer_sha256"])):
