@@ -46,6 +46,30 @@ def runner_defaults(beam_args: list[str]) -> list[str]:
     return args
 
 
+def direct_runner(options: PipelineOptions):
+    """The DirectRunner's batch engine (the FnApiRunner), built as the DirectRunner builds it.
+
+    Beam 2.77's DirectRunner first tries Prism, downloading its binary where the
+    machine has internet; Prism's default LOOPBACK environment runs the Python code
+    inside the launcher process, so `direct_running_mode` and `direct_num_workers`
+    no longer spread the job over cores. Building the FnApiRunner here keeps a
+    local job's workers, speed and progress line the same on every machine.
+    """
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+
+
+def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A Beam pipeline for `beam_args` with cc2gpt's local defaults (`runner_defaults`, `direct_runner`)."""
+    options = PipelineOptions(runner_defaults(beam_args))
+    local = options.view_as(StandardOptions).runner in DIRECT_RUNNERS
+    return beam.Pipeline(runner=direct_runner(options) if local else None, options=options)
+
+
 def read_funnel(out: str) -> dict:
     """The funnel of OUT/manifest.json, read through FileSystems (OUT may be gs:// or s3://)."""
     with FileSystems.open(f"{out}/{MANIFEST}", compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -56,8 +80,8 @@ def curate_main(argv: list[str]) -> int:
     config, beam_args = parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     started = time.time()
-    options = PipelineOptions(runner_defaults(beam_args))
-    p = beam.Pipeline(options=options)
+    p = new_pipeline(beam_args)
+    options = p.options
     _ = p | "Curate" >> Curate(config)
     if reports_reach_launcher(options):
         progress = ProgressLine()

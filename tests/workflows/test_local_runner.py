@@ -5,7 +5,9 @@ import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.cli import runner_defaults
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from pipeline.cli import new_pipeline, runner_defaults
 from pipeline.progress import MARK, Count, ProgressLine, reports_reach_launcher
 
 
@@ -14,6 +16,16 @@ def test_direct_runner_defaults_to_a_worker_process_per_core(monkeypatch):
     args = runner_defaults([])
     assert "--direct_running_mode=multi_processing" in args and "--direct_num_workers=3" in args
     assert runner_defaults(["--runner", "DirectRunner"])[2:4] == args[:2]
+
+
+def test_local_jobs_run_on_the_fn_api_runner_not_prism():
+    """The DirectRunner would try Prism first where it can download it, and run on one core."""
+    p = new_pipeline(["--direct_num_workers=2"])
+    assert isinstance(p.runner, FnApiRunner)
+    options = p.runner._provision_info.provision_info.pipeline_options  # what the workers read
+    assert int(options["beam:option:direct_num_workers:v1"]) == 2
+    assert "apache_beam" in options["beam:option:sdk_harness_log_level_overrides:v1"]
+    assert not isinstance(new_pipeline(["--runner=PortableRunner"]).runner, FnApiRunner)
 
 
 def test_the_users_runner_options_win():
