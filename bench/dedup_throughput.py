@@ -142,7 +142,7 @@ class _PeakRss:
             for pid in self._descendants():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
-                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 except OSError:
                     continue
                 for line in status.splitlines():
@@ -158,13 +158,38 @@ class _PeakRss:
         self.thread.join()
 
 
-def memory(n: int, workers: int):
-    """Whole Dedup transform on n docs, DirectRunner worker processes: peak memory per process."""
+def _record_bundle_inputs(largest: dict):
+    """Wrap the FnApiRunner's hand-over of a bundle's input to a worker, keeping the largest per stage.
+
+    Diagnostic only: the runner writes a worker's whole share of a stage's input
+    as one bundle (one data-plane message) before the bundle starts, so this is
+    what the worker must hold at once whatever our DoFns do.
+    """
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    send = fn_runner.BundleManager._send_input_to_worker
+
+    def recording(self, bundle_id, transform_id, byte_streams):
+        byte_streams = list(byte_streams or [])
+        stage = self.bundle_context_manager.stage.name
+        largest[stage] = max(largest.get(stage, 0), sum(map(len, byte_streams)))
+        return send(self, bundle_id, transform_id, byte_streams)
+
+    fn_runner.BundleManager._send_input_to_worker = recording
+
+
+def memory_run(n: int, workers: int) -> dict:
+    """Whole Dedup transform on n docs, DirectRunner worker processes: peak memory of each process.
+
+    Runs in a fresh process per size (the caller's job), so every peak is this run's own.
+    """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.dedup import Dedup
 
+    bundles: dict[str, int] = {}
+    _record_bundle_inputs(bundles)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "docs.jsonl"
         with src.open("w") as f:
@@ -184,24 +209,55 @@ def memory(n: int, workers: int):
             result.wait_until_finish()
         secs = time.perf_counter() - start
         kept, rejected = (int(Path(f"{tmp}/{name}").read_text()) for name in ("kept", "rejected"))
-    print(f"Dedup on {n} docs ({mb:.0f} MB JSON), DirectRunner, {workers} worker processes: "
-          f"{secs:.0f} s, {kept} kept, {rejected} rejected")
     largest = {d.key.metric.name: d.committed.max for d in result.metrics().query()["distributions"]
                if d.key.metric.namespace == "dedup"}
-    print("  largest per-key working set: " + ", ".join(f"{k} {v}" for k, v in sorted(largest.items())))
     me = os.getpid()
-    for pid, (cmd, kb) in sorted(rss.peaks.items(), key=lambda x: -x[1][1]):
-        role = "runner (holds the shuffles)" if pid == me else f"worker {cmd!r}"
-        print(f"  peak RSS {kb / 1024:8.0f} MB  {role}")
+    children = {pid: kb for pid, (cmd, kb) in rss.peaks.items()
+                if pid != me and not cmd.startswith("/bin/sh")}   # Beam starts each worker through a shell
+    worker_peaks = [kb for pid, kb in children.items() if "sdk_worker_main" in rss.peaks[pid][0]]
+    other_peaks = [kb for pid, kb in children.items() if "sdk_worker_main" not in rss.peaks[pid][0]]
+    stage, size = max(bundles.items(), key=lambda x: x[1])
+    return {"docs": n, "json_mb": mb, "secs": secs, "kept": kept, "rejected": rejected,
+            "runner_mb": rss.peaks[me][1] / 1024, "workers": len(worker_peaks),
+            "worker_mb": max(worker_peaks) / 1024, "other_mb": max(other_peaks, default=0) / 1024,
+            "bundle_mb": size / 2**20, "bundle_stage": stage.split("/")[1] if "/" in stage else stage[:40],
+            "per_key": largest}
+
+
+def memory(sizes: list[int], workers: int):
+    """memory_run per size, each in a fresh process; one table, so worker peak reads against input size."""
+    import subprocess
+    import sys
+
+    print(f"\nDedup stage memory, DirectRunner (FnApiRunner) multi_processing, {workers} SDK worker processes, "
+          f"one fresh process per size:")
+    print(f"{'docs':>8}{'JSON MB':>9}{'wall s':>8}{'runner MB':>11}{'max worker MB':>15}"
+          f"{'largest bundle to 1 worker':>30}   our largest per-key state")
+    for n in sizes:
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n), "--workers", str(workers)],
+                             check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        if r["workers"] != workers:
+            raise RuntimeError(f"expected {workers} SDK worker processes, sampled {r['workers']}")
+        per_key = ", ".join(f"{k} {v}" for k, v in sorted(r["per_key"].items()))
+        print(f"{n:8d}{r['json_mb']:9.0f}{r['secs']:8.0f}{r['runner_mb']:11.0f}{r['worker_mb']:15.0f}"
+              f"{r['bundle_mb']:11.0f} MB ({r['bundle_stage'][:14]:>14})   {per_key}")
+        if r["other_mb"]:
+            print(f"{'':8}other child processes: peak {r['other_mb']:.0f} MB")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=1500)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds over parts of the documents")
-    ap.add_argument("--memory-docs", type=int, default=0)
+    ap.add_argument("--memory-docs", default="",
+                    help="comma-separated document counts for the Dedup memory table, e.g. 25000,50000,100000")
+    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)   # one size of the table, in its own process
     ap.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (memory run)")
     args = ap.parse_args()
+    if args.memory_child:
+        print(json.dumps(memory_run(args.memory_child, args.workers)))
+        return
 
     texts = web_like_texts(args.docs)
     mb = sum(len(t.encode()) for t in texts) / 1e6
@@ -218,7 +274,7 @@ def main():
     for name, (cpu, wall) in (("cc2gpt (datasketch)", ours), ("datatrove", theirs)):
         print(f"{name:24}{len(texts) / cpu:14.1f}{mb / cpu:10.2f}{cpu:9.2f}{wall:9.2f}")
     if args.memory_docs:
-        memory(args.memory_docs, args.workers)
+        memory([int(n) for n in args.memory_docs.split(",")], args.workers)
     print(f"ratio: {theirs[0] / ours[0]:.2f}")
 
 
