@@ -6,13 +6,15 @@ messy, so every oddity becomes a counted skip instead of an exception:
 
   not_response  warcinfo, request, metadata, resource, ... records
   revisit       revisit records (no payload of their own)
-  bad_record    unparsable HTTP status line or headers
+  bad_record    unparsable HTTP status line or headers, or a damaged stretch
+                of the file (bad WARC headers, corrupt gzip member): reading
+                resumes at the next record that parses
   http_status   HTTP status other than 200
   not_html      neither Content-Type nor WARC-Identified-Payload-Type says html
   oversized     payload (raw or decoded) larger than max_page_bytes
   bad_encoding  unknown or corrupt transfer/content encoding
-  truncated     payload shorter than its declared length, or the stream
-                broke (cut-off or corrupt file: its later records are lost)
+  truncated     payload shorter than its declared length, or the file ends
+                inside a record (a cut-off file)
 """
 from __future__ import annotations
 
@@ -137,24 +139,68 @@ def record_to_page(record, source: str, max_page_bytes: int) -> dict:
 def iter_warc(path: str, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> Iterator[dict | str]:
     """Yield a Page dict or a skip reason (str) for every record of one file.
 
-    A stream that breaks mid-file (corrupt gzip, cut-off file) ends the file
-    with one `truncated` skip after the records read before it.
+    fastwarc stops for good at the first record it cannot parse, so after a
+    damaged stretch reading starts again at the next offset where a record
+    parses (`_next_record`): one `bad_record` skip stands for the stretch and
+    the records after it are kept. A truncated payload may hide a wrong
+    Content-Length, so reading resumes after it too. With no record left, a
+    damaged end is one `truncated` skip (a cut-off file).
     """
     with FileSystems.open(path, compression_type="uncompressed") as f:
-        records = ArchiveIterator(f, record_types=WarcRecordType.any_type,
-                                  parse_http=False, fsspec_args=False)
+        gzipped = f.read(2) == b"\x1f\x8b"
+        start, last = 0, -1  # where this pass began; offset of the last record read
         while True:
+            f.seek(start)
+            records = ArchiveIterator(f, record_types=WarcRecordType.any_type,
+                                      parse_http=False, fsspec_args=False)
             try:
-                record = next(records)
-            except StopIteration:
-                return
+                for record in records:
+                    last = record.stream_pos
+                    try:
+                        yield record_to_page(record, path, max_page_bytes)
+                    except Skip as skip:
+                        yield str(skip)
+                        if str(skip) == "truncated":
+                            break
+                else:
+                    return
+                damaged = None
             except (OSError, ValueError):
-                yield "truncated"
+                damaged = "bad_record"
+            start = _next_record(f, max(start, last) + 1, gzipped)
+            if start is None:
+                if damaged:
+                    yield "truncated"
                 return
+            if damaged:
+                yield damaged
+
+
+def _next_record(f, offset: int, gzipped: bool) -> int | None:
+    """The first offset at or after `offset` where a WARC record parses, or None.
+
+    Candidates are gzip member headers in a .gz file (one record per member, as
+    Common Crawl writes them) and `WARC/1.` lines in a plain one.
+    """
+    magic, skip = (b"\x1f\x8b\x08", 0) if gzipped else (b"\nWARC/1.", 1)
+    pos, tail = offset, b""
+    while True:
+        f.seek(pos)
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return None
+        buf, base = tail + chunk, pos - len(tail)
+        found = buf.find(magic)
+        while found != -1:
+            candidate = base + found + skip
+            f.seek(candidate)
             try:
-                yield record_to_page(record, path, max_page_bytes)
-            except Skip as skip:
-                yield str(skip)
+                next(ArchiveIterator(f, record_types=WarcRecordType.any_type,
+                                     parse_http=False, fsspec_args=False))
+                return candidate
+            except (OSError, ValueError, StopIteration):
+                found = buf.find(magic, found + 1)
+        pos, tail = pos + len(chunk), buf[-(len(magic) - 1):]
 
 
 class _ReadWarcFn(beam.DoFn):

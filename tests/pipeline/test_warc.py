@@ -1,5 +1,7 @@
 """WARC reader: every real file runs, every record is one Page or one named skip."""
 import gzip
+import re
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -95,10 +97,41 @@ def test_garbage_and_corrupt_bytes_never_raise(tmp_path):
     junk.write_bytes(b"this is not a WARC file\n" * 50)
     assert read_all(junk)[1] == Counter({"truncated": 1})
     data = bytearray((WARC / "dolma_wget_sample-0000.warc.gz").read_bytes())
-    data[100_000:100_050] = bytes(50)
+    data[100_000:100_050] = bytes(50)  # inside one record's gzip member (a metadata record)
     junk.write_bytes(bytes(data))
     pages, skips = read_all(junk)
-    assert 0 < len(pages) < 22 and skips["truncated"] >= 1
+    assert len(pages) == 22 and skips == Counter({"not_response": 25, "bad_record": 1})
+
+
+def gzip_members(path: Path, count: int) -> list[bytes]:
+    """The first `count` decompressed gzip members of a Common Crawl-style WARC, one record each."""
+    data, members = path.read_bytes(), []
+    while len(members) < count:
+        unpacker = zlib.decompressobj(31)
+        members.append(unpacker.decompress(data))
+        data = unpacker.unused_data
+    return members
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+@pytest.mark.parametrize("damage, pages, skips", [
+    (lambda r: r.replace(b"WARC/1.0", b"WXRC/1.0", 1), 9, {"bad_record": 1}),   # bad version line
+    (lambda r: r.replace(b"\r\nWARC-Type: ", b"\r\nWARC-Type ", 1), 9, {"not_response": 1}),  # typeless
+    (lambda r: re.sub(rb"Content-Length: (\d+)", lambda m: b"Content-Length: 9" + m[1], r, count=1),
+     9, {"truncated": 1}),                                                      # too long
+    (lambda r: re.sub(rb"Content-Length: (\d+)", lambda m: b"Content-Length: %d" % (int(m[1]) // 2), r,
+                      count=1), 10, {"bad_record": 1}),                        # too short
+])
+def test_a_record_with_bad_headers_loses_nothing_else(tmp_path, gzipped, damage, pages, skips):
+    records = gzip_members(WARC / "real_pages_aeb_trafilatura.warc.gz", 10)
+    records[3] = damage(records[3])
+    path = tmp_path / ("damaged.warc.gz" if gzipped else "damaged.warc")
+    path.write_bytes(b"".join(gzip.compress(r) if gzipped else r for r in records))
+    found, skipped = read_all(path)
+    assert len(found) == pages and skipped == Counter(skips)
+    kept = {page["url"] for page in found}
+    assert all(url in kept for url in (re.search(rb"WARC-Target-URI: (\S+)", r)[1].decode()
+                                       for i, r in enumerate(records) if i != 3))
 
 
 def warc_record(http: bytes, extra: bytes = b"") -> bytes:
