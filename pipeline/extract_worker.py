@@ -29,6 +29,9 @@ WARM_UP = "<html><body><p>A page that loads the extractor's modules.</p></body><
 
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([\w.:-]+)", re.I)
+# Browsers read these labels as windows-1252 (the WHATWG Encoding standard),
+# and pages so labelled rely on it: curly quotes and dashes in 0x80-0x9F.
+_READ_AS_WINDOWS_1252 = {"iso8859-1", "ascii"}
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -45,7 +48,8 @@ def _codec(name) -> str | None:
 
 def decode_html(html: bytes, content_type: str = "") -> str:
     """Bytes -> str: BOM, then valid UTF-8, then the HTTP header's charset, then
-    the <meta> charset, then charset detection.
+    the <meta> charset (latin-1 and ascii labels read as windows-1252, as
+    browsers do), then charset detection.
 
     Valid UTF-8 comes before declarations because mislabelled UTF-8 (a
     latin-1 header on a UTF-8 page) is common, while non-ASCII text in other
@@ -62,7 +66,8 @@ def decode_html(html: bytes, content_type: str = "") -> str:
     meta = _META_CHARSET.search(html[:8192])
     for declared in (header and header.group(1), meta and meta.group(1)):
         codec = _codec(declared)
-        if codec and codec not in ("utf-8", "ascii"):
+        codec = "cp1252" if codec in _READ_AS_WINDOWS_1252 else codec
+        if codec and codec != "utf-8":
             try:
                 return html.decode(codec)
             except UnicodeDecodeError:

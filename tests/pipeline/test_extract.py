@@ -20,6 +20,9 @@ def test_decode_html_charsets():
     text = "Grüße aus Köln – café"
     assert decode_html(text.encode("utf-8"), "text/html; charset=iso-8859-1") == text  # mislabelled
     assert decode_html(text.encode("cp1252"), "text/html; charset=windows-1252") == text
+    quoted = "\u201cQuoted\u201d caf\u00e9 \u2013 na\u00efve"  # labelled latin-1, written in cp1252
+    assert decode_html(quoted.encode("cp1252"), "text/html; charset=ISO-8859-1") == quoted
+    assert decode_html(f"<meta charset=us-ascii>{quoted}".encode("cp1252")).endswith(quoted)
     meta = '<meta charset="shift_jis"><p>日本語のテキストです</p>'
     assert decode_html(meta.encode("shift_jis")) == meta
     meta = '<meta http-equiv="Content-Type" content="text/html; charset=koi8-r"><p>Привет</p>'
