@@ -58,9 +58,9 @@ class Dedup(beam.PTransform):
                     | "JoinRootSizes" >> beam.CoGroupByKey()
                     | "SizeToRoot" >> beam.FlatMap(_size_to_root)
                     | "SumAbsorbed" >> beam.CombinePerKey(sum))
-        decided = ({"doc": by_id, "sig": signatures, "root": roots, "previous": matches, "absorbed": absorbed}
+        decided = ({"doc": by_id, "root": roots, "previous": matches, "absorbed": absorbed}
                    | "JoinDecisions" >> beam.CoGroupByKey()
-                   | "Decide" >> beam.ParDo(_Decide()).with_outputs("rejected", "moved", "signature", main="kept"))
+                   | "Decide" >> beam.ParDo(_Decide()).with_outputs("rejected", "moved", main="kept"))
         exact_rejected = ((exact.rejected | "KeyByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
                            decided.moved)
                           | "RejectsAndMoves" >> beam.Flatten()
@@ -69,9 +69,12 @@ class Dedup(beam.PTransform):
 
         result = {"kept": decided.kept,
                   "rejected": (decided.rejected, exact_rejected) | "AllRejected" >> beam.Flatten()}
-        if self.out:
-            result["signature_files"] = decided.signature | "SaveSignatures" >> WriteSignatures(
-                self.out, hasher.sketch)
+        if self.out:   # joined apart from the documents: no shuffle carries a text and a signature together
+            result["signature_files"] = (
+                {"sig": signatures, "root": roots}
+                | "JoinKeptSignatures" >> beam.CoGroupByKey()
+                | "KeptSignatures" >> beam.FlatMap(_kept_signature)
+                | "SaveSignatures" >> WriteSignatures(self.out, hasher.sketch))
         return result
 
 
@@ -89,6 +92,14 @@ def _size_to_root(joined):
             yield root, size
 
 
+def _kept_signature(joined):
+    """(id, signature) of a doc kept by fuzzy dedup (matches of a previous run have no signature here)."""
+    doc_id, g = joined
+    if not g["root"]:
+        for sig in g["sig"]:
+            yield doc_id, sig
+
+
 class _Decide(beam.DoFn):
     """Per id: kept (with its cluster size) or near_duplicate of its component's root / a previous doc."""
 
@@ -102,9 +113,6 @@ class _Decide(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("rejected", reject(doc, "near_duplicate", target))
         if target is not None:
             yield beam.pvalue.TaggedOutput("moved", (doc_id, target))
-        else:
-            for sig in g["sig"]:
-                yield beam.pvalue.TaggedOutput("signature", (doc_id, sig))
 
 
 def _repoint(group):
