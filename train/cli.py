@@ -1,12 +1,16 @@
 """`cc2gpt train` / `python -m train`: pretrain a GPT on OUT/'s token shards.
 
-    cc2gpt train --data OUT --preset NAME --out RUN [--max-steps N] [--resume] [--set key=value ...]
+    cc2gpt train --data OUT --preset NAME --out RUN [--max-steps N] [--max-time SECONDS]
+        [--resume] [--set key=value ...]
 
 Under `torchrun --nproc_per_node=N -m train ...` every process runs this same command.
+SIGTERM or Ctrl-C writes a checkpoint after the current step and exits with status
+128 + the signal's number (143, 130); `--resume` then continues the run.
 """
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +24,8 @@ def parse_args(argv):
                    "with --resume: RUN/config.json is used)")
     p.add_argument("--out", required=True, help="run folder RUN (checkpoints, metrics, config)")
     p.add_argument("--max-steps", type=int, help="total optimizer steps of the run")
+    p.add_argument("--max-time", type=float, help="time budget in seconds of training steps; the "
+                   "lr schedule runs on the fraction of it spent (set max_steps high enough)")
     p.add_argument("--resume", action="store_true", help="continue from RUN's newest good checkpoint")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
                    metavar="KEY=VALUE", help="override a config field, e.g. lr=3e-4 model.n_layer=2")
@@ -36,6 +42,8 @@ def resolve_config(args) -> TrainConfig:
         raise ValueError("--preset is required (unless --resume finds RUN/config.json)")
     if args.max_steps is not None:
         base["max_steps"] = args.max_steps
+    if args.max_time is not None:
+        base["max_time"] = args.max_time
     return TrainConfig.from_dict(apply_overrides(base, args.overrides))
 
 
@@ -51,4 +59,5 @@ def main(argv=None) -> int:
         return 1
     if record:
         print(json.dumps(record))
-    return 0
+    stopped_by = record.get("stopped_by") if record else None
+    return 128 + signal.Signals[stopped_by].value if stopped_by else 0

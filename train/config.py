@@ -23,12 +23,16 @@ class TrainConfig:
     tokens_per_step: int = 4096
     micro_batch_size: int = 16
     max_steps: int = 300
+    # Time budget: stop after max_time seconds of training steps (0: no limit; evaluations
+    # and checkpoint writes are not counted). The schedule then runs on the fraction of the
+    # budget spent instead of the fraction of max_steps, so the decay ends when time does.
+    max_time: float = 0.0
     # AdamW and the learning-rate schedule.
     lr: float = 1e-3
     min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
     warmup_steps: int = 20
     schedule: str = "cosine"  # "cosine" | "wsd" (warmup-stable-decay)
-    decay_fraction: float = 0.2  # wsd: the last fraction of max_steps decays linearly
+    decay_fraction: float = 0.2  # wsd: the last fraction of the run decays linearly
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -44,7 +48,9 @@ class TrainConfig:
     # Reporting and checkpoints (intervals in steps; 0 disables).
     log_interval: int = 10
     eval_interval: int = 100
-    eval_tokens: int = 32768  # validation tokens per evaluation (at most the whole val split)
+    # Validation targets per evaluation, from windows spread evenly over the val split
+    # (0: the whole split).
+    eval_tokens: int = 32768
     checkpoint_interval: int = 100
     keep_checkpoints: int = 3
     tensorboard: bool = True  # only if the tensorboard package is installed
@@ -56,6 +62,8 @@ class TrainConfig:
         for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_time < 0 or self.eval_tokens < 0:
+            raise ValueError("max_time and eval_tokens must be >= 0")
         if self.warmup_steps < 0 or not 0 <= self.decay_fraction <= 1:
             raise ValueError("warmup_steps must be >= 0 and decay_fraction in [0, 1]")
         self.model_config(vocab_size=1)  # fail now on an unknown preset or model field

@@ -86,21 +86,27 @@ class Sampler:
 
 
 def eval_windows(windows: Windows, max_tokens: int) -> list[int]:
-    """The first validation windows in file order, up to max_tokens targets: fixed across
-    evaluations and runs, so validation losses compare."""
-    count = max(1, min(len(windows), max_tokens // windows.block_size))
-    return list(range(count))
+    """Validation windows spread evenly over the split (every document region is sampled,
+    not only the first shard's opening), up to max_tokens targets; 0 or more than the split
+    holds takes every window. Fixed across evaluations and runs, so validation losses compare."""
+    n = len(windows)
+    count = n if max_tokens <= 0 else max(1, min(n, max_tokens // windows.block_size))
+    return np.unique(np.linspace(0, n - 1, count).round().astype(np.int64)).tolist()
 
 
-def target_bytes(windows: Windows, indices: list[int], decode) -> int:
-    """UTF-8 bytes of the targets of `indices` (consecutive from 0), for bits per byte.
-    The targets of consecutive windows of one shard are one contiguous run of tokens,
-    decoded in one piece so no character is cut at a window edge."""
-    total, per_shard = 0, {}
+def token_bytes(tokenizer) -> np.ndarray:
+    """UTF-8 bytes of text each token id stands for: 1 for a byte-fallback piece, 0 for EOS
+    and the other special tokens, else its decoded length. Summing it over targets gives
+    the exact byte count for bits per byte, even where a window cuts a character in two."""
+    sp = tokenizer.sp
+    return np.array([1 if sp.is_byte(i) else len(tokenizer.decode([i]).encode("utf-8"))
+                     for i in range(tokenizer.vocab_size)], dtype=np.int64)
+
+
+def target_bytes(windows: Windows, indices: list[int], nbytes: np.ndarray) -> int:
+    """UTF-8 bytes of the targets of the windows `indices` (nbytes: token_bytes())."""
+    total = 0
     for i in indices:
         shard, off = windows.locate(i)
-        lo, hi = per_shard.get(shard, (off + 1, off + 1))
-        per_shard[shard] = (min(lo, off + 1), max(hi, off + 1 + windows.block_size))
-    for shard, (lo, hi) in per_shard.items():
-        total += len(decode(windows.arrays[shard][lo:hi].tolist()).encode("utf-8"))
+        total += int(nbytes[windows.arrays[shard][off + 1:off + 1 + windows.block_size]].sum())
     return total

@@ -99,6 +99,16 @@ def all_reduce_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
     return t
 
 
+def all_reduce_max(values: list[float], d: Dist) -> list[float]:
+    """The element-wise maximum of `values` over ranks, so every rank takes the same
+    decision (stop now, the time-budget position that sets the learning rate)."""
+    if not d.enabled:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=d.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def broadcast_object(obj, d: Dist):
     """Rank 0's `obj` on every rank (a picklable value)."""
     if not d.enabled:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import shutil
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -21,11 +22,12 @@ from tokenizer.shards import open_split
 from . import distributed as dist_utils
 from .checkpoint import list_checkpoints, load_latest, save_checkpoint
 from .config import TrainConfig
-from .data import Sampler, Windows, eval_windows, target_bytes
+from .data import Sampler, Windows, eval_windows, target_bytes, token_bytes
 from .metrics import Metrics
 from .mfu import measure_matmul_peak, peak_flops
 from .optim import build_optimizer
 from .schedule import lr_at
+from .stop import StopOnSignal
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -65,7 +67,9 @@ def check_tokenizer(data_dir: Path, manifest: dict, run_dir: Path, ckpt: dict | 
 
 
 def train(cfg: TrainConfig, data_dir, run_dir, resume: bool = False) -> dict:
-    """Train to cfg.max_steps; returns the last logged metrics record."""
+    """Train to cfg.max_steps, the cfg.max_time budget or a SIGTERM/SIGINT, whichever comes
+    first; returns the last logged metrics record (with "stopped_by": the signal's name
+    when a signal stopped it, after writing a checkpoint)."""
     d = dist_utils.setup()
     try:
         return _train(cfg, Path(data_dir), Path(run_dir), resume, d)
@@ -144,62 +148,80 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
                                    else f"unknown ({peak_source}): no MFU"))
 
     metrics = Metrics(run_dir, cfg.tensorboard, resume_step=start if ckpt else None) if d.is_main else None
+    elapsed = ckpt.get("elapsed", 0.0) if ckpt else 0.0  # training seconds, for max_time
     record, tokens_since, time_since = {}, 0, 0.0
-    for step in range(start, cfg.max_steps):
-        t0 = time.perf_counter()
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batches = sampler.next_step(global_windows, cfg.micro_batch_size, d.rank, d.world_size)
-        loss_sum = torch.zeros((), device=d.device)
-        for m, (x, y) in enumerate(batches):
-            x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-            with dist_utils.gradient_sync(wrapped, m == len(batches) - 1), autocast:
-                _, loss = wrapped(x, y)
-                loss = loss / len(batches)  # the step's loss is the mean over micro-batches
-            scaler.scale(loss).backward()
-            loss_sum += loss.detach()
-        loss_value = dist_utils.all_reduce_mean(loss_sum, d).item()
-        done = step + 1
-        if not math.isfinite(loss_value):
-            raise TrainingError(f"step {done}: training loss is {loss_value}; stopping (last "
-                                f"good checkpoint in {run_dir}/checkpoints; try a lower lr)")
-        scaler.unscale_(optimizer)
-        if cfg.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
-            if dtype != "fp16" and not torch.isfinite(norm):  # fp16: the scaler skips the step
-                raise TrainingError(f"step {done}: gradient norm is {norm.item()}; stopping")
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        time_since += time.perf_counter() - t0
-        tokens_since += cfg.tokens_per_step
+    with StopOnSignal() as stop:
+        for step in range(start, cfg.max_steps):
+            t0 = time.perf_counter()
+            lr = lr_at(step, cfg, elapsed)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batches = sampler.next_step(global_windows, cfg.micro_batch_size, d.rank, d.world_size)
+            loss_sum = torch.zeros((), device=d.device)
+            for m, (x, y) in enumerate(batches):
+                x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
+                with dist_utils.gradient_sync(wrapped, m == len(batches) - 1), autocast:
+                    _, loss = wrapped(x, y)
+                    loss = loss / len(batches)  # the step's loss is the mean over micro-batches
+                scaler.scale(loss).backward()
+                loss_sum += loss.detach()
+            loss_value = dist_utils.all_reduce_mean(loss_sum, d).item()
+            done = step + 1
+            if not math.isfinite(loss_value):
+                raise TrainingError(f"step {done}: training loss is {loss_value}; stopping (last "
+                                    f"good checkpoint in {run_dir}/checkpoints; try a lower lr)")
+            scaler.unscale_(optimizer)
+            if cfg.grad_clip > 0:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
+                if dtype != "fp16" and not torch.isfinite(norm):  # fp16: the scaler skips the step
+                    raise TrainingError(f"step {done}: gradient norm is {norm.item()}; stopping")
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            seconds = time.perf_counter() - t0
+            time_since += seconds
+            tokens_since += cfg.tokens_per_step
+            # Every rank stops at the same step and sets the same lr: the slowest clock counts.
+            elapsed, signum = dist_utils.all_reduce_max([elapsed + seconds, stop.signum], d)
+            out_of_time = bool(cfg.max_time) and elapsed >= cfg.max_time
+            finished = done == cfg.max_steps or out_of_time
+            last = finished or bool(signum)
 
-        evaluate_now = val and cfg.eval_interval and (done % cfg.eval_interval == 0 or done == cfg.max_steps)
-        if evaluate_now or (cfg.log_interval and done % cfg.log_interval == 0) or done == cfg.max_steps:
-            tps = tokens_since / time_since
-            record = {"step": done, "loss": loss_value, "lr": lr, "tokens_per_s": tps,
-                      "mfu": tps * flops_per_token / (peak * d.world_size) if peak else None}
-            if evaluate_now:
-                vloss = evaluate(dist_utils.unwrap(wrapped), val[0], val[1], d, cfg.micro_batch_size, autocast)
-                record |= {"val_loss": vloss,
-                           "val_bpb": vloss / math.log(2) * len(val[1]) * T / val[2]}
-            if metrics:
-                metrics.log(record)
-                metrics.progress(record, cfg.max_steps)
-            tokens_since, time_since = 0, 0.0
-        if cfg.checkpoint_interval and (done % cfg.checkpoint_interval == 0 or done == cfg.max_steps):
-            model_state, optim_state = dist_utils.full_state(wrapped, optimizer)
-            if d.is_main:
-                save_checkpoint(run_dir, done, {
-                    "step": done, "config": cfg.to_dict(), "model": model_state,
-                    "optimizer": optim_state, "scaler": scaler.state_dict(),
-                    "data_position": sampler.position, "rng": torch.get_rng_state(),
-                    "tokenizer_sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size,
-                    "eos_id": tokenizer.eos_id}, cfg.keep_checkpoints)
-        if metrics and evaluate_now:
-            metrics.plot()
+            evaluate_now = val and cfg.eval_interval and (done % cfg.eval_interval == 0 or finished)
+            if evaluate_now or last or (cfg.log_interval and done % cfg.log_interval == 0):
+                tps = tokens_since / time_since
+                record = {"step": done, "loss": loss_value, "lr": lr, "tokens_per_s": tps,
+                          "mfu": tps * flops_per_token / (peak * d.world_size) if peak else None}
+                if evaluate_now:
+                    vloss = evaluate(dist_utils.unwrap(wrapped), val[0], val[1], d, cfg.micro_batch_size, autocast)
+                    record |= {"val_loss": vloss,
+                               "val_bpb": vloss / math.log(2) * len(val[1]) * T / val[2]}
+                if metrics:
+                    metrics.log(record)
+                    metrics.progress(record, cfg.max_steps)
+                tokens_since, time_since = 0, 0.0
+            # A stop by signal always checkpoints, so --resume continues from this very step.
+            if signum or cfg.checkpoint_interval and (done % cfg.checkpoint_interval == 0 or finished):
+                model_state, optim_state = dist_utils.full_state(wrapped, optimizer)
+                if d.is_main:
+                    save_checkpoint(run_dir, done, {
+                        "step": done, "config": cfg.to_dict(), "model": model_state,
+                        "optimizer": optim_state, "scaler": scaler.state_dict(),
+                        "data_position": sampler.position, "rng": torch.get_rng_state(),
+                        "elapsed": elapsed, "tokenizer_sha256": tokenizer.sha256,
+                        "vocab_size": tokenizer.vocab_size, "eos_id": tokenizer.eos_id},
+                        cfg.keep_checkpoints)
+            if metrics and evaluate_now:
+                metrics.plot()
+            if out_of_time:
+                say(f"time budget of {cfg.max_time:g} s reached after step {done}")
+            if signum:
+                name = signal.Signals(int(signum)).name
+                say(f"stopped by {name} after step {done}; checkpoint written, continue with --resume")
+                record = {**record, "stopped_by": name}
+            if last:
+                break
     if metrics:
         metrics.plot()
         metrics.close()
@@ -216,7 +238,7 @@ def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer):
     windows = Windows([s.tokens for s in shards], block_size)
     indices = eval_windows(windows, eval_tokens)
     indices = indices[:len(indices) // world * world]
-    return (windows, indices, target_bytes(windows, indices, tokenizer.decode)) if indices else None
+    return (windows, indices, target_bytes(windows, indices, token_bytes(tokenizer))) if indices else None
 
 
 @torch.no_grad()

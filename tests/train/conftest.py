@@ -21,9 +21,12 @@ SMALL = ["model.n_layer=2", "model.n_head=2", "model.n_embd=64", "model.block_si
          "checkpoint_interval=10", "tensorboard=false"]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Tiny models train fastest on one thread, and the cores are shared with other tests."""
+    """Tiny models train fastest on one thread, and the cores are shared with other tests.
+    Module scope, so module fixtures (a run that others resume) train on one thread too:
+    a resumed run matches its original bit for bit only on the same number of threads
+    (the fused AdamW kernel splits its work per thread)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
