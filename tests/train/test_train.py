@@ -1,10 +1,16 @@
 """End-to-end behaviour of `cc2gpt train` on real text: learning, outputs, exact resume,
-damaged checkpoints, tokenizer checksum refusal and the NaN guard."""
+damaged checkpoints, tokenizer checksum refusal, the NaN guard, the time budget and a
+graceful stop on SIGTERM."""
 
 import hashlib
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +22,8 @@ from train.checkpoint import list_checkpoints
 from train.cli import main as train_main
 
 from .conftest import SMALL
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def train(out_dir, run, *extra):
@@ -122,3 +130,44 @@ def test_autocast_precisions_train(dtype, out_dir, tmp_path):
     assert all(math.isfinite(loss) for loss in losses(run).values())
     ckpt = torch.load(run / "checkpoints/step_00000002.pt", weights_only=True)
     assert bool(ckpt["scaler"]) == (config["dtype"] == "fp16")  # the scaler's state resumes too
+
+
+def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path):
+    run = tmp_path / "timed"
+    assert train(out_dir, run, "checkpoint_interval=100000", "eval_interval=100000",
+                 "--max-steps", "100000", "--max-time", "3") == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    last = records[-1]
+    assert 5 < last["step"] < 100000 and "val_bpb" in last  # stopped by time, evaluated at the end
+    assert last["lr"] < 0.2 * 0.003 < records[5]["lr"]  # the cosine ran over the budget
+    (_, path), = list_checkpoints(run)  # the final checkpoint, recording the time spent
+    assert torch.load(path, weights_only=True)["elapsed"] >= 3
+
+
+def test_sigterm_writes_a_checkpoint_and_resume_continues_exactly(out_dir, tmp_path):
+    """A real `python -m train` process gets a real SIGTERM mid-run; the resumed run logs
+    the same losses as an uninterrupted one (wsd with no decay: the lr does not depend on
+    the run's length, so the interrupted run can be open-ended)."""
+    flat = ["schedule=wsd", "decay_fraction=0", "checkpoint_interval=0", "eval_interval=0"]
+    run = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "train", "--data", str(out_dir), "--preset", "tiny", "--out", str(run),
+           "--max-steps", "100000", "--set", *SMALL, *flat]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((run / "metrics.jsonl").exists() and len(losses(run)) >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err and "--resume" in err
+    stopped = max(losses(run))
+    assert [s for s, _ in list_checkpoints(run)] == [stopped]
+    assert train(out_dir, run, *flat, "--resume", "--max-steps", str(stopped + 3)) == 0
+    straight = tmp_path / "straight"
+    assert train(out_dir, straight, *flat, "--max-steps", str(stopped + 3)) == 0
+    assert losses(run) == losses(straight)

@@ -1,5 +1,6 @@
-"""The trainer's small parts: window sampler, config overrides and presets, schedules,
-optimizer grouping, checkpoint pruning."""
+"""The trainer's small parts: window sampler, validation windows and byte counts, config
+overrides and presets, schedules (in steps and on a time budget), optimizer grouping,
+checkpoint pruning."""
 
 import json
 
@@ -10,7 +11,7 @@ import torch
 from model import GPT, preset
 from train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from train.config import PRESET_DIR, TrainConfig, apply_overrides, load_preset
-from train.data import Sampler, Windows
+from train.data import Sampler, Windows, eval_windows, target_bytes, token_bytes
 from train.optim import build_optimizer
 from train.schedule import lr_at
 
@@ -94,6 +95,41 @@ def test_schedules():
                       decay_fraction=0.2)
     assert all(lr_at(s, wsd) == 1.0 for s in range(10, 87))
     assert lr_at(98, wsd) == pytest.approx(0.5, abs=0.05) and lr_at(109, wsd) == 0.0
+
+
+def test_time_budget_schedules_follow_the_fraction_spent():
+    cos = TrainConfig(max_steps=10**6, max_time=100.0, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(3, cos, elapsed=50.0) == pytest.approx(0.4)  # warmup stays in steps
+    assert lr_at(10, cos, elapsed=0.0) == pytest.approx(1.0)
+    assert lr_at(10, cos, elapsed=50.0) == pytest.approx(0.55)
+    assert lr_at(10, cos, elapsed=100.0) == lr_at(10, cos, elapsed=250.0) == pytest.approx(0.1)
+    wsd = TrainConfig(max_steps=10**6, max_time=100.0, warmup_steps=0, lr=1.0, min_lr_ratio=0.0,
+                      schedule="wsd", decay_fraction=0.2)
+    assert lr_at(500, wsd, elapsed=79.9) == 1.0 and lr_at(5, wsd, elapsed=90.0) == pytest.approx(0.5)
+    assert lr_at(5, wsd, elapsed=100.0) == 0.0
+    assert lr_at(109, TrainConfig(max_steps=110, warmup_steps=10), elapsed=5.0) == pytest.approx(1e-4)
+
+
+def test_validation_windows_spread_over_the_split():
+    w = Windows([np.zeros(4001, dtype=np.uint16)], 4)  # 1000 windows
+    picked = eval_windows(w, 40)  # 10 windows
+    assert picked == eval_windows(w, 40) and len(picked) == 10
+    assert picked[0] == 0 and picked[-1] == 999 and all(90 <= b - a <= 130 for a, b in zip(picked, picked[1:]))
+    assert eval_windows(w, 0) == eval_windows(w, 10**9) == list(range(1000))
+
+
+def test_bits_per_byte_counts_every_byte_exactly(out_dir):
+    """token_bytes summed over a text's tokens is the text's UTF-8 length, including
+    characters split into byte-fallback pieces and windows cutting them apart."""
+    from tokenizer import Tokenizer
+
+    tok = Tokenizer.from_file(out_dir / "tokenizer/tokenizer.model")
+    nbytes = token_bytes(tok)
+    text = "Thou art — naïve, 東京 café ⌘ ok?\n" * 5
+    ids = tok.encode(text) + [tok.eos_id]
+    assert int(nbytes[ids].sum()) == len(text.encode("utf-8")) and nbytes[tok.eos_id] == 0
+    w = Windows([np.array([tok.eos_id] + ids, dtype=np.uint16)], 7)
+    assert target_bytes(w, list(range(len(w))), nbytes) == int(nbytes[ids[:len(w) * 7]].sum())
 
 
 def test_weight_decay_on_matrices_only():
