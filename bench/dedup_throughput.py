@@ -8,11 +8,34 @@ run (batched datasketch signatures, then the band keys LSH shuffles on), without
 the runner; datatrove's side is its whole signature step (spaCy word tokenization,
 hashing, per-band files sorted on disk), which needs `pip install -e '.[bench]'`.
 
-    .venv/bin/python bench/dedup_throughput.py [--docs 1500] [--memory-docs 100000]
+    .venv/bin/python bench/dedup_throughput.py [--docs 1500] [--memory-docs 25000,50000,100000]
 
-With --memory-docs N it also runs the whole Dedup transform on N synthetic-from-real
-documents on the DirectRunner with worker processes and prints the peak memory of
-the runner and of each worker (sampled from /proc).
+With --memory-docs (off by default: minutes per 100k docs) it also runs, for each
+size and in a fresh process each, the whole Dedup transform on synthetic-from-real
+documents (LM-corpus windows, near copies and exact copies) on the DirectRunner with
+--workers SDK worker processes, next to a control job that only shuffles the same
+documents once (one GroupByKey), and prints the peak RSS (VmHWM from /proc) of the
+runner process and the largest over the SDK workers (and of any other child), the
+largest bundle input the runner pushed to one worker, and our DoFns' largest
+per-key working sets (LSH bucket, connected-component neighbourhood, exact group).
+
+Why a DirectRunner worker still grows with the input (Beam 2.77; offline, the
+DirectRunner falls back from Prism to its FnApiRunner): the FnApiRunner keeps every
+shuffle in the runner process and runs each stage as one bundle per worker. It
+encodes a worker's whole share of the stage's input (GroupingBuffer.partition makes
+one bytes object) and writes it as one data-plane message before the bundle starts
+(BundleManager._send_input_to_worker), so the worker holds input/workers bytes,
+several times over (gRPC buffer, protobuf, Python bytes), while it decodes the
+elements one by one; its outputs wait in the SDK harness's send queues (up to
+2 x 100 MB, constants of data_plane.py) while the runner decodes them. No DirectRunner
+option bounds a bundle: --direct_num_workers only divides it. Our DoFns hold one
+signature batch (DedupConfig.batch_size docs) or one key's values at a time
+(tests/pipeline/dedup/test_memory_bound.py). Runners on Beam's Java runner harness
+(Flink, Spark; Dataflow reads its shuffle in bounded chunks too) stream a bundle to
+the SDK worker in data-plane messages of about 1 MB (BeamFnDataOutboundAggregator's
+default data_buffer_size_limit) while it runs, and the Python harness queues at most
+5 per bundle, so there a worker holds those constants plus our per-batch and per-key
+state, not a share of the input.
 
 Throughput is per CPU second of this process (both sides are single-threaded), so
 other load on the machine does not skew it. The last line is `ratio: X`,
@@ -178,15 +201,33 @@ def _record_bundle_inputs(largest: dict):
     fn_runner.BundleManager._send_input_to_worker = recording
 
 
-def memory_run(n: int, workers: int) -> dict:
-    """Whole Dedup transform on n docs, DirectRunner worker processes: peak memory of each process.
+def _dedup_job(docs, tmp):
+    from pipeline.dedup import Dedup
+    return Dedup(DedupConfig(), out=tmp).expand(docs)
 
-    Runs in a fresh process per size (the caller's job), so every peak is this run's own.
+
+def _shuffle_job(docs, tmp):
+    """The control: the same documents through one GroupByKey and nothing else (no state of ours)."""
+    import apache_beam as beam
+    return {"kept": docs | beam.Map(lambda d: (d["id"], d)) | beam.GroupByKey() | beam.FlatMap(lambda kv: kv[1])}
+
+
+JOBS = {"dedup": _dedup_job, "1 GBK": _shuffle_job}
+
+
+def _stage_label(stage: str) -> str:
+    """'((Dedup/JoinDecisions/CoGroupByKeyImpl/GroupByKey/Read)+...' -> 'JoinDecisions/GroupByKey'."""
+    parts = [p for p in stage.lstrip("(").split("/Read")[0].split("/") if p != "Dedup"]
+    return parts[0] if len(parts) == 1 else f"{parts[0]}/{parts[-1]}"
+
+
+def memory_run(n: int, workers: int, job: str) -> dict:
+    """One job on n docs, DirectRunner worker processes: peak memory of each process.
+
+    Runs in a fresh process per size and job (the caller's job), so every peak is this run's own.
     """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipeline.dedup import Dedup
 
     bundles: dict[str, int] = {}
     _record_bundle_inputs(bundles)
@@ -200,15 +241,13 @@ def memory_run(n: int, workers: int) -> dict:
         start = time.perf_counter()
         with _PeakRss() as rss:
             p = beam.Pipeline(options=options)
-            out = (p | beam.io.ReadFromText(str(src)) | beam.Map(json.loads)
-                   | Dedup(DedupConfig(), out=tmp))
-            for name in ("kept", "rejected"):
-                (out[name] | f"Count{name}" >> beam.combiners.Count.Globally()
-                 | f"Save{name}" >> beam.Map(lambda c, path: Path(path).write_text(str(c)), f"{tmp}/{name}"))
+            out = JOBS[job](p | beam.io.ReadFromText(str(src)) | beam.Map(json.loads), tmp)
+            (out["kept"] | "CountKept" >> beam.combiners.Count.Globally()
+             | "SaveCount" >> beam.Map(lambda c, path: Path(path).write_text(str(c)), f"{tmp}/kept"))
             result = p.run()
             result.wait_until_finish()
         secs = time.perf_counter() - start
-        kept, rejected = (int(Path(f"{tmp}/{name}").read_text()) for name in ("kept", "rejected"))
+        kept = int(Path(f"{tmp}/kept").read_text())
     largest = {d.key.metric.name: d.committed.max for d in result.metrics().query()["distributions"]
                if d.key.metric.namespace == "dedup"}
     me = os.getpid()
@@ -217,33 +256,34 @@ def memory_run(n: int, workers: int) -> dict:
     worker_peaks = [kb for pid, kb in children.items() if "sdk_worker_main" in rss.peaks[pid][0]]
     other_peaks = [kb for pid, kb in children.items() if "sdk_worker_main" not in rss.peaks[pid][0]]
     stage, size = max(bundles.items(), key=lambda x: x[1])
-    return {"docs": n, "json_mb": mb, "secs": secs, "kept": kept, "rejected": rejected,
+    return {"json_mb": mb, "secs": secs, "kept": kept,
             "runner_mb": rss.peaks[me][1] / 1024, "workers": len(worker_peaks),
             "worker_mb": max(worker_peaks) / 1024, "other_mb": max(other_peaks, default=0) / 1024,
-            "bundle_mb": size / 2**20, "bundle_stage": stage.split("/")[1] if "/" in stage else stage[:40],
+            "bundle_mb": size / 2**20, "bundle_stage": _stage_label(stage),
             "per_key": largest}
 
 
 def memory(sizes: list[int], workers: int):
-    """memory_run per size, each in a fresh process; one table, so worker peak reads against input size."""
+    """memory_run per size and job, each in a fresh process, in one table: worker peak against input size."""
     import subprocess
     import sys
 
-    print(f"\nDedup stage memory, DirectRunner (FnApiRunner) multi_processing, {workers} SDK worker processes, "
-          f"one fresh process per size:")
-    print(f"{'docs':>8}{'JSON MB':>9}{'wall s':>8}{'runner MB':>11}{'max worker MB':>15}"
-          f"{'largest bundle to 1 worker':>30}   our largest per-key state")
+    print(f"\nMemory, DirectRunner (Beam's FnApiRunner) multi_processing, {workers} SDK worker processes, "
+          f"a fresh process per row; '1 GBK' is the control: the same docs through one GroupByKey only")
+    print(f"{'docs':>8}{'JSON MB':>9}  {'job':<7}{'wall s':>7}{'runner MB':>11}{'max worker MB':>15}"
+          f"   {'largest bundle to 1 worker':<37}our largest per-key state")
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n), "--workers", str(workers)],
-                             check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
-        if r["workers"] != workers:
-            raise RuntimeError(f"expected {workers} SDK worker processes, sampled {r['workers']}")
-        per_key = ", ".join(f"{k} {v}" for k, v in sorted(r["per_key"].items()))
-        print(f"{n:8d}{r['json_mb']:9.0f}{r['secs']:8.0f}{r['runner_mb']:11.0f}{r['worker_mb']:15.0f}"
-              f"{r['bundle_mb']:11.0f} MB ({r['bundle_stage'][:14]:>14})   {per_key}")
-        if r["other_mb"]:
-            print(f"{'':8}other child processes: peak {r['other_mb']:.0f} MB")
+        for job in JOBS:
+            out = subprocess.run([sys.executable, __file__, "--memory-child", str(n), "--workers", str(workers),
+                                  "--memory-job", job], check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            if r["workers"] != workers:
+                raise RuntimeError(f"expected {workers} SDK worker processes, sampled {r['workers']}")
+            per_key = ", ".join(f"{k} {v}" for k, v in sorted(r["per_key"].items()))
+            print(f"{n:8d}{r['json_mb']:9.0f}  {job:<7}{r['secs']:7.0f}{r['runner_mb']:11.0f}{r['worker_mb']:15.0f}"
+                  f"{r['bundle_mb']:8.0f} MB {r['bundle_stage']:<25}{per_key}")
+            if r["other_mb"]:
+                print(f"{'':8}other child processes: peak {r['other_mb']:.0f} MB")
 
 
 def main():
@@ -252,11 +292,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds over parts of the documents")
     ap.add_argument("--memory-docs", default="",
                     help="comma-separated document counts for the Dedup memory table, e.g. 25000,50000,100000")
-    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)   # one size of the table, in its own process
+    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)   # one row of the table, in its own process
+    ap.add_argument("--memory-job", choices=JOBS, default="dedup", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (memory run)")
     args = ap.parse_args()
     if args.memory_child:
-        print(json.dumps(memory_run(args.memory_child, args.workers)))
+        print(json.dumps(memory_run(args.memory_child, args.workers, args.memory_job)))
         return
 
     texts = web_like_texts(args.docs)

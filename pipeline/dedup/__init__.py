@@ -6,6 +6,12 @@
 ones stage "dedup", a reason (`exact_duplicate` or `near_duplicate`) and
 `duplicate_of`: the id of the kept document (for a match against a previous
 run, that run's kept document).
+
+Memory: a worker holds one signature batch (`DedupConfig.batch_size` documents)
+or one key's values (an exact group, an LSH bucket, a node's neighbourhood) at a
+time, and no shuffle carries a document's text and its signature together. What
+else a DirectRunner worker holds grows with its share of each bundle, the
+runner's doing: `bench/dedup_throughput.py --memory-docs` measures it.
 """
 import apache_beam as beam
 
