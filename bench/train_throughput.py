@@ -4,19 +4,26 @@ GPT2LMHeadModel of the same shape, batch, precision and optimizer, in this proce
     .venv/bin/python bench/train_throughput.py [--shapes tiny,gpt2-124m] [--rounds 3]
         [--dtype auto|fp32|bf16] [--threads 1] [--no-compile]
 
-A step is what the trainer does: forward with the loss, backward, gradient clipping,
-AdamW (weight decay on matrices) under the run's autocast. cc2gpt runs as the trainer
-runs it (its `compile` switch on, the default here), transformers as users run it
-(eager, SDPA attention). The two alternate in rounds and each side's best round
-counts. Time is this process's CPU time (not wall time), so other load on the
-machine skews it little. MFU is against the matmul peak of the same dtype, measured
-here on the same number of threads (also per CPU second). dtype auto takes the faster
-of fp32 and bf16 matmuls as measured (bf16 is ~100x slower than fp32 on CPUs without
-bf16 units, such as AVX2-only ones), as the trainer's dtype=auto does.
+Both sides run the trainer's own step code, train.trainer.train_step, on the same
+batch of random tokens (tiny: 16 x 256, vocab 2048; gpt2-124m: 1 x 1024, vocab 50304):
+forward with the mean cross-entropy, backward, the loss read back (.item()) and checked
+for NaN, gradient clipping at 1.0, and the trainer's optimizer, train.optim.build_optimizer
+(AdamW lr 1e-3, betas 0.9/0.95, weight decay 0.1 on matrices only, torch's fused kernel,
+which is also the default of transformers' Trainer on torch >= 2.8), under the same
+autocast. Only the model differs: cc2gpt's GPT as the trainer runs it with its `compile`
+switch on (the default here), transformers' GPT2LMHeadModel as users run it (eager, SDPA
+attention, no dropout, gelu_new, tied embeddings). The two alternate in rounds and each
+side's best round counts. Time is this process's CPU time (not wall time), so other load
+on the machine skews it little. MFU is against the matmul peak of the same dtype,
+measured here on the same number of threads (also per CPU second). dtype auto takes the
+faster of fp32 and bf16 matmuls as measured, as the trainer's dtype=auto does: on CPUs
+without bf16 units (AVX2-only ones, like this one) bf16 matmuls are ~14x slower than
+fp32, so both sides then run fp32; `--dtype bf16` forces bf16 autocast on both.
 The last line is `ratio: X`, the geometric mean over the shapes of cc2gpt's tokens/s
 over transformers'.
 """
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -28,7 +35,9 @@ import torch  # noqa: E402
 
 from model import GPT, preset  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
+from train.distributed import Dist  # noqa: E402
 from train.optim import build_optimizer  # noqa: E402
+from train.trainer import train_step  # noqa: E402
 
 # shape -> (vocab_size, batch, block_size)
 SHAPES = {"tiny": (2048, 16, 256), "gpt2-124m": (50304, 1, 1024)}
@@ -74,18 +83,27 @@ def hf_model(vocab, block, cfg):
     return GPT2LMHeadModel._from_config(c, attn_implementation="sdpa")
 
 
-def step_fn(model, kind, x, y, dtype):
-    opt = build_optimizer(model, TrainConfig(), "cpu")
+class HFLoss(torch.nn.Module):
+    """transformers' model behind cc2gpt's `forward(x, y) -> (logits, loss)`, so the same
+    step code drives both (labels=x: transformers shifts the labels itself)."""
 
-    def step():
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
-            loss = model(x, y)[1] if kind == "cc2gpt" else model(input_ids=x, labels=x).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss
-    return step
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, y):
+        out = self.model(input_ids=x, labels=x)
+        return out.logits, out.loss
+
+
+def step_fn(model, x, y, dtype):
+    """The trainer's own step, train.trainer.train_step, on one micro-batch, with the
+    trainer's optimizer (train.optim.build_optimizer) and gradient clipping at 1.0."""
+    opt = build_optimizer(model, TrainConfig(), "cpu")
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    autocast = (torch.autocast("cpu", dtype=dtype) if dtype != torch.float32
+                else contextlib.nullcontext())
+    return lambda: train_step(model, opt, scaler, autocast, [(x, y)], 1.0, Dist(), 1)
 
 
 def main():
@@ -118,8 +136,7 @@ def main():
         theirs = hf_model(vocab, block, cfg)
         x = torch.randint(0, vocab, (batch, block))
         y = torch.roll(x, -1, 1)
-        steps = {"cc2gpt": step_fn(ours, "cc2gpt", x, y, dtype),
-                 "transformers": step_fn(theirs, "hf", x, y, dtype)}
+        steps = {"cc2gpt": step_fn(ours, x, y, dtype), "transformers": step_fn(HFLoss(theirs), x, y, dtype)}
         for fn in steps.values():  # warm-up: compilation, allocator, optimizer state
             fn()
         n = args.steps or max(1, int(4.0 / (flops * batch * block / peaks[dtype_name])))

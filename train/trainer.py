@@ -157,28 +157,8 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batches = sampler.next_step(global_windows, cfg.micro_batch_size, d.rank, d.world_size)
-            loss_sum = torch.zeros((), device=d.device)
-            for m, (x, y) in enumerate(batches):
-                x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-                with dist_utils.gradient_sync(wrapped, m == len(batches) - 1), autocast:
-                    _, loss = wrapped(x, y)
-                    loss = loss / len(batches)  # the step's loss is the mean over micro-batches
-                scaler.scale(loss).backward()
-                loss_sum += loss.detach()
-            loss_value = dist_utils.all_reduce_mean(loss_sum, d).item()
             done = step + 1
-            if not math.isfinite(loss_value):
-                raise TrainingError(f"step {done}: training loss is {loss_value}; stopping (last "
-                                    f"good checkpoint in {run_dir}/checkpoints; try a lower lr)")
-            scaler.unscale_(optimizer)
-            if cfg.grad_clip > 0:
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
-                if dtype != "fp16" and not torch.isfinite(norm):  # fp16: the scaler skips the step
-                    raise TrainingError(f"step {done}: gradient norm is {norm.item()}; stopping")
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+            loss_value = train_step(wrapped, optimizer, scaler, autocast, batches, cfg.grad_clip, d, done)
             seconds = time.perf_counter() - t0
             time_since += seconds
             tokens_since += cfg.tokens_per_step
@@ -226,6 +206,34 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
         metrics.plot()
         metrics.close()
     return record
+
+
+def train_step(wrapped, optimizer, scaler, autocast, batches, grad_clip: float, d, done: int) -> float:
+    """Optimizer step number `done` on this process's micro-batches (gradient accumulation,
+    gradients synced on the last one only), with the NaN guard, clipping and the scaler;
+    returns the step's loss averaged over processes. bench/train_throughput.py times this."""
+    loss_sum = torch.zeros((), device=d.device)
+    for m, (x, y) in enumerate(batches):
+        x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
+        with dist_utils.gradient_sync(wrapped, m == len(batches) - 1), autocast:
+            _, loss = wrapped(x, y)
+            loss = loss / len(batches)  # the step's loss is the mean over micro-batches
+        scaler.scale(loss).backward()
+        loss_sum += loss.detach()
+    loss_value = dist_utils.all_reduce_mean(loss_sum, d).item()
+    if not math.isfinite(loss_value):
+        raise TrainingError(f"step {done}: training loss is {loss_value}; stopping (the last good "
+                            "checkpoint is in RUN/checkpoints; try a lower lr)")
+    scaler.unscale_(optimizer)
+    if grad_clip > 0:
+        norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), grad_clip)
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
+        if not scaler.is_enabled() and not torch.isfinite(norm):  # fp16: the scaler skips the step
+            raise TrainingError(f"step {done}: gradient norm is {norm.item()}; stopping")
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_value
 
 
 def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer):
