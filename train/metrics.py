@@ -33,9 +33,11 @@ class Metrics:
                 if key != "step" and isinstance(value, (int, float)):
                     self.writer.add_scalar(key, value, record["step"])
 
-    def progress(self, r: dict, max_steps: int):
-        parts = [f"step {r['step']:>6}/{max_steps}", f"loss {r['loss']:.4f}", f"lr {r['lr']:.2e}",
-                 f"{r['tokens_per_s']:,.0f} tok/s"]
+    def progress(self, r: dict, max_steps: int, max_time: float = 0.0):
+        """One line per logged step; a time-budgeted run shows the budget spent, not max_steps."""
+        parts = [f"step {r['step']:>6}" + (f" ({r['elapsed_s']:.0f}/{max_time:g} s)" if max_time
+                                            else f"/{max_steps}"),
+                 f"loss {r['loss']:.4f}", f"lr {r['lr']:.2e}", f"{r['tokens_per_s']:,.0f} tok/s"]
         if r.get("mfu") is not None:
             parts.append(f"mfu {100 * r['mfu']:.1f}%")
         if "val_loss" in r:

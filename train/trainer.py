@@ -172,14 +172,15 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
             if evaluate_now or last or (cfg.log_interval and done % cfg.log_interval == 0):
                 tps = tokens_since / time_since
                 record = {"step": done, "loss": loss_value, "lr": lr, "tokens_per_s": tps,
-                          "mfu": tps * flops_per_token / (peak * d.world_size) if peak else None}
+                          "mfu": tps * flops_per_token / (peak * d.world_size) if peak else None,
+                          "elapsed_s": elapsed}
                 if evaluate_now:
                     vloss = evaluate(dist_utils.unwrap(wrapped), val[0], val[1], d, cfg.micro_batch_size, autocast)
                     record |= {"val_loss": vloss,
                                "val_bpb": vloss / math.log(2) * len(val[1]) * T / val[2]}
                 if metrics:
                     metrics.log(record)
-                    metrics.progress(record, cfg.max_steps)
+                    metrics.progress(record, cfg.max_steps, cfg.max_time)
                 tokens_since, time_since = 0, 0.0
             # A stop by signal always checkpoints, so --resume continues from this very step.
             if signum or cfg.checkpoint_interval and (done % cfg.checkpoint_interval == 0 or finished):
