@@ -138,11 +138,14 @@ def synthetic_docs(n: int, seed: int = 1):
 
 
 class _PeakRss:
-    """Samples VmHWM (peak resident memory) of this process and every descendant from /proc."""
+    """Samples VmHWM (peak resident memory) of this process and every descendant from /proc,
+    and the largest current RSS of an SDK worker while each stage (`self.stage`, set by the caller) ran."""
 
     def __init__(self):
         import threading
         self.peaks: dict[int, tuple[str, int]] = {}
+        self.stage = ""
+        self.stage_worker_kb: dict[str, int] = {}   # in the order the stages ran
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -171,6 +174,9 @@ class _PeakRss:
                 for line in status.splitlines():
                     if line.startswith("VmHWM"):   # absent once a process is a zombie
                         self.peaks[pid] = (cmd, max(int(line.split()[1]), self.peaks.get(pid, ("", 0))[1]))
+                    if line.startswith("VmRSS") and "sdk_worker_main" in cmd and not cmd.startswith("/bin/sh"):
+                        kb = int(line.split()[1])
+                        self.stage_worker_kb[self.stage] = max(kb, self.stage_worker_kb.get(self.stage, 0))
 
     def __enter__(self):
         self.thread.start()
@@ -181,8 +187,9 @@ class _PeakRss:
         self.thread.join()
 
 
-def _record_bundle_inputs(largest: dict):
-    """Wrap the FnApiRunner's hand-over of a bundle's input to a worker, keeping the largest per stage.
+def _record_bundle_inputs(largest: dict, rss: _PeakRss):
+    """Wrap the FnApiRunner's hand-over of a bundle's input to a worker, keeping the largest per stage
+    and telling `rss` which stage runs.
 
     Diagnostic only: the runner writes a worker's whole share of a stage's input
     as one bundle (one data-plane message) before the bundle starts, so this is
@@ -194,7 +201,7 @@ def _record_bundle_inputs(largest: dict):
 
     def recording(self, bundle_id, transform_id, byte_streams):
         byte_streams = list(byte_streams or [])
-        stage = self.bundle_context_manager.stage.name
+        rss.stage = stage = _stage_label(self.bundle_context_manager.stage.name)
         largest[stage] = max(largest.get(stage, 0), sum(map(len, byte_streams)))
         return send(self, bundle_id, transform_id, byte_streams)
 
@@ -218,6 +225,8 @@ JOBS = {"dedup": _dedup_job, "1 GBK": _shuffle_job}
 def _stage_label(stage: str) -> str:
     """'((Dedup/JoinDecisions/CoGroupByKeyImpl/GroupByKey/Read)+...' -> 'JoinDecisions/GroupByKey'."""
     parts = [p for p in stage.lstrip("(").split("/Read")[0].split("/") if p != "Dedup"]
+    if parts[0].endswith("_split"):   # the source's split restrictions: the stage reading the file
+        return "ReadFromText"
     return parts[0] if len(parts) == 1 else f"{parts[0]}/{parts[-1]}"
 
 
@@ -230,7 +239,8 @@ def memory_run(n: int, workers: int, job: str) -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     bundles: dict[str, int] = {}
-    _record_bundle_inputs(bundles)
+    rss = _PeakRss()
+    _record_bundle_inputs(bundles, rss)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "docs.jsonl"
         with src.open("w") as f:
@@ -239,7 +249,7 @@ def memory_run(n: int, workers: int, job: str) -> dict:
         mb = src.stat().st_size / 1e6
         options = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
         start = time.perf_counter()
-        with _PeakRss() as rss:
+        with rss:
             p = beam.Pipeline(options=options)
             out = JOBS[job](p | beam.io.ReadFromText(str(src)) | beam.Map(json.loads), tmp)
             (out["kept"] | "CountKept" >> beam.combiners.Count.Globally()
@@ -259,8 +269,8 @@ def memory_run(n: int, workers: int, job: str) -> dict:
     return {"json_mb": mb, "secs": secs, "kept": kept,
             "runner_mb": rss.peaks[me][1] / 1024, "workers": len(worker_peaks),
             "worker_mb": max(worker_peaks) / 1024, "other_mb": max(other_peaks, default=0) / 1024,
-            "bundle_mb": size / 2**20, "bundle_stage": _stage_label(stage),
-            "per_key": largest}
+            "bundle_mb": size / 2**20, "bundle_stage": stage, "per_key": largest,
+            "stages": [(name, bundles.get(name, 0) / 2**20, kb / 1024) for name, kb in rss.stage_worker_kb.items()]}
 
 
 def memory(sizes: list[int], workers: int):
@@ -284,6 +294,13 @@ def memory(sizes: list[int], workers: int):
                   f"{r['bundle_mb']:8.0f} MB {r['bundle_stage']:<25}{per_key}")
             if r["other_mb"]:
                 print(f"{'':8}other child processes: peak {r['other_mb']:.0f} MB")
+            if job == "dedup":
+                stages = r["stages"]
+    print(f"\nDedup on {sizes[-1]} docs, stage by stage (stages whose bundles carry >= 1 MB, and the read):")
+    print(f"{'stage':>32}{'bundle to 1 worker MB':>23}{'max worker RSS while it ran MB':>33}")
+    for name, bundle_mb, worker_mb in stages:
+        if bundle_mb >= 1 or name == "ReadFromText":
+            print(f"{name[:32]:>32}{bundle_mb:23.0f}{worker_mb:33.0f}")
 
 
 def main():
