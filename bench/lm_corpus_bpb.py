@@ -13,8 +13,9 @@ is trained on the train documents only, both splits are written as Arrow token s
 with a manifest, and the trainer runs the preset's defaults with `max_time` = budget
 (seconds of training steps, compilation included; data preparation and the final
 evaluation are not counted), its cosine schedule running on the fraction of the budget
-spent. Validation covers every window of the whole val split (eval_tokens=0); bits per
-byte are the summed cross-entropy over the UTF-8 bytes the target tokens stand for.
+spent. Validation covers every window of the whole val split (eval_tokens=0: all of it
+but a last partial window of under 257 tokens); bits per byte are the summed
+cross-entropy over the UTF-8 bytes the target tokens stand for.
 
 Defaults, and why: the `tiny` preset (4 layers, 128 wide, 256 context, 2048 tokens per
 step, lr 3e-3) with a 4096-piece vocabulary. On two CPU cores the budget buys only a few
