@@ -296,7 +296,8 @@ def memory(sizes: list[int], workers: int):
                 print(f"{'':8}other child processes: peak {r['other_mb']:.0f} MB")
             if job == "dedup":
                 stages = r["stages"]
-    print(f"\nDedup on {sizes[-1]} docs, stage by stage (stages whose bundles carry >= 1 MB, and the read):")
+    print(f"\nDedup on {sizes[-1]} docs, stage by stage (stages whose bundles carry >= 1 MB, and the read); "
+          f"a worker's RSS ratchets up, since the allocator keeps what a stage freed:")
     print(f"{'stage':>32}{'bundle to 1 worker MB':>23}{'max worker RSS while it ran MB':>33}")
     for name, bundle_mb, worker_mb in stages:
         if bundle_mb >= 1 or name == "ReadFromText":
