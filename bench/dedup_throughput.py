@@ -27,8 +27,11 @@ one bytes object) and writes it as one data-plane message before the bundle star
 (BundleManager._send_input_to_worker), so the worker holds input/workers bytes,
 several times over (gRPC buffer, protobuf, Python bytes), while it decodes the
 elements one by one; its outputs wait in the SDK harness's send queues (up to
-2 x 100 MB, constants of data_plane.py) while the runner decodes them. No DirectRunner
-option bounds a bundle: --direct_num_workers only divides it. Our DoFns hold one
+2 x 100 MB, constants of data_plane.py) while the runner decodes them, and what a
+stage frees stays with the process (glibc), so RSS ratchets up stage over stage. No
+DirectRunner option bounds a bundle: --direct_num_workers only divides it, and
+MALLOC_ARENA_MAX=2 in the environment (inherited by the workers) lowers the ratchet;
+try either with --workers or the variable on this benchmark. Our DoFns hold one
 signature batch (DedupConfig.batch_size docs) or one key's values at a time
 (tests/pipeline/dedup/test_memory_bound.py). Runners on Beam's Java runner harness
 (Flink, Spark; Dataflow reads its shuffle in bounded chunks too) stream a bundle to
