@@ -22,7 +22,8 @@ step, lr 3e-3) with a 4096-piece vocabulary. On two CPU cores the budget buys on
 million tokens, so a small model that takes many optimizer steps wins over a wider one
 that takes few: last session the tiny preset reached 2.33 bits per byte after 500 steps
 (1M tokens, 18 minutes under heavy load), and an idle 10 minutes fits several times more
-steps. 4096 pieces (the corpus README's 4-8k range, about 3.4 bytes per token here) keep
+steps: the default run measured 1,851 steps, 3.8M tokens (6,316 tokens/s, 1.7 epochs)
+and 2.155 bits per byte on two lightly shared cores. 4096 pieces (the corpus README's 4-8k range, about 3.4 bytes per token here) keep
 the embedding and the softmax, which dominate a model this narrow, small.
 The last line is `ratio: X` = 2.41 / our bits per byte (higher is better).
 """
