@@ -151,10 +151,9 @@ def iter_warc(path: str, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> Iterat
         start, last = 0, -1  # where this pass began; offset of the last record read
         while True:
             f.seek(start)
-            records = ArchiveIterator(f, record_types=WarcRecordType.any_type,
-                                      parse_http=False, fsspec_args=False)
+            damaged = False
             try:
-                for record in records:
+                for record in _records(f):
                     last = record.stream_pos
                     try:
                         yield record_to_page(record, path, max_page_bytes)
@@ -164,16 +163,18 @@ def iter_warc(path: str, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> Iterat
                             break
                 else:
                     return
-                damaged = None
             except (OSError, ValueError):
-                damaged = "bad_record"
+                damaged = True
             start = _next_record(f, max(start, last) + 1, gzipped)
-            if start is None:
-                if damaged:
-                    yield "truncated"
-                return
             if damaged:
-                yield damaged
+                yield "bad_record" if start is not None else "truncated"
+            if start is None:
+                return
+
+
+def _records(f):
+    """fastwarc's record iterator over `f` from its current offset: every record type, HTTP unparsed."""
+    return ArchiveIterator(f, record_types=WarcRecordType.any_type, parse_http=False, fsspec_args=False)
 
 
 def _next_record(f, offset: int, gzipped: bool) -> int | None:
@@ -195,8 +196,7 @@ def _next_record(f, offset: int, gzipped: bool) -> int | None:
             candidate = base + found + skip
             f.seek(candidate)
             try:
-                next(ArchiveIterator(f, record_types=WarcRecordType.any_type,
-                                     parse_http=False, fsspec_args=False))
+                next(_records(f))
                 return candidate
             except (OSError, ValueError, StopIteration):
                 found = buf.find(magic, found + 1)
