@@ -94,17 +94,9 @@ def eval_windows(windows: Windows, max_tokens: int) -> list[int]:
     return np.unique(np.linspace(0, n - 1, count).round().astype(np.int64)).tolist()
 
 
-def token_bytes(tokenizer) -> np.ndarray:
-    """UTF-8 bytes of text each token id stands for: 1 for a byte-fallback piece, 0 for EOS
-    and the other special tokens, else its decoded length. Summing it over targets gives
-    the exact byte count for bits per byte, even where a window cuts a character in two."""
-    sp = tokenizer.sp
-    return np.array([1 if sp.is_byte(i) else len(tokenizer.decode([i]).encode("utf-8"))
-                     for i in range(tokenizer.vocab_size)], dtype=np.int64)
-
-
 def target_bytes(windows: Windows, indices: list[int], nbytes: np.ndarray) -> int:
-    """UTF-8 bytes of the targets of the windows `indices` (nbytes: token_bytes())."""
+    """UTF-8 bytes of the targets of the windows `indices`, exact even where a window cuts a
+    character in two (nbytes: tokenizer.inspect.piece_bytes(), bytes each token id stands for)."""
     total = 0
     for i in indices:
         shard, off = windows.locate(i)

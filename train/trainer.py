@@ -16,13 +16,14 @@ import torch
 
 from model import GPT
 from tokenizer import Tokenizer
+from tokenizer.inspect import piece_bytes
 from tokenizer.manifest import read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
 from . import distributed as dist_utils
 from .checkpoint import list_checkpoints, load_latest, save_checkpoint
 from .config import TrainConfig
-from .data import Sampler, Windows, eval_windows, target_bytes, token_bytes
+from .data import Sampler, Windows, eval_windows, target_bytes
 from .metrics import Metrics
 from .mfu import measure_matmul_peak, peak_flops
 from .optim import build_optimizer
@@ -247,7 +248,7 @@ def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer):
     windows = Windows([s.tokens for s in shards], block_size)
     indices = eval_windows(windows, eval_tokens)
     indices = indices[:len(indices) // world * world]
-    return (windows, indices, target_bytes(windows, indices, token_bytes(tokenizer))) if indices else None
+    return (windows, indices, target_bytes(windows, indices, piece_bytes(tokenizer))) if indices else None
 
 
 @torch.no_grad()

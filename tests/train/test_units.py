@@ -11,7 +11,7 @@ import torch
 from model import GPT, preset
 from train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from train.config import PRESET_DIR, TrainConfig, apply_overrides, load_preset
-from train.data import Sampler, Windows, eval_windows, target_bytes, token_bytes
+from train.data import Sampler, Windows, eval_windows, target_bytes
 from train.optim import build_optimizer
 from train.schedule import lr_at
 
@@ -119,12 +119,13 @@ def test_validation_windows_spread_over_the_split():
 
 
 def test_bits_per_byte_counts_every_byte_exactly(out_dir):
-    """token_bytes summed over a text's tokens is the text's UTF-8 length, including
+    """piece_bytes summed over a text's tokens is the text's UTF-8 length, including
     characters split into byte-fallback pieces and windows cutting them apart."""
     from tokenizer import Tokenizer
+    from tokenizer.inspect import piece_bytes
 
     tok = Tokenizer.from_file(out_dir / "tokenizer/tokenizer.model")
-    nbytes = token_bytes(tok)
+    nbytes = piece_bytes(tok)
     text = "Thou art — naïve, 東京 café ⌘ ok?\n" * 5
     ids = tok.encode(text) + [tok.eos_id]
     assert int(nbytes[ids].sum()) == len(text.encode("utf-8")) and nbytes[tok.eos_id] == 0
