@@ -8,12 +8,10 @@ the `dev` extra installs (the whole `dataflow` extra takes 90 s to install).
 """
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from google.cloud.dataflow_v1beta3 import JobType
 
-from pipeline.cli import runner_defaults
+from pipeline.cli import new_pipeline
 from pipeline.curate import Curate
 from pipeline.options import parse_args
 
@@ -32,7 +30,7 @@ def job():
         "--runner", "DataflowRunner", "--project", "my-project", "--region", "us-central1",
         "--temp_location", "gs://my-bucket/tmp", "--sdk_container_image", IMAGE,
         "--setup_file", str(ROOT / "pyproject.toml"), "--dry_run", "true"])
-    pipeline = beam.Pipeline(options=PipelineOptions(runner_defaults(beam_args)))
+    pipeline = new_pipeline(beam_args)
     _ = pipeline | "Curate" >> Curate(config)
     return pipeline.run().job
 
