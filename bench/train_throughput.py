@@ -15,7 +15,8 @@ switch on (the default here), transformers' GPT2LMHeadModel as users run it (eag
 attention, no dropout, gelu_new, tied embeddings). The two alternate in rounds and each
 side's best round counts. Time is this process's CPU time (not wall time), so other load
 on the machine skews it little. MFU is against the matmul peak of the same dtype,
-measured here on the same number of threads (also per CPU second). dtype auto takes the
+measured here on the same number of threads by the trainer's train.mfu.measure_matmul_peak
+(also per CPU second). dtype auto takes the
 faster of fp32 and bf16 matmuls as measured, as the trainer's dtype=auto does: on CPUs
 without bf16 units (AVX2-only ones, like this one) bf16 matmuls are ~14x slower than
 fp32, so both sides then run fp32; `--dtype bf16` forces bf16 autocast on both.
@@ -36,6 +37,7 @@ import torch  # noqa: E402
 from model import GPT, preset  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
 from train.distributed import Dist  # noqa: E402
+from train.mfu import measure_matmul_peak  # noqa: E402
 from train.optim import build_optimizer  # noqa: E402
 from train.trainer import train_step  # noqa: E402
 
@@ -44,33 +46,9 @@ SHAPES = {"tiny": (2048, 16, 256), "gpt2-124m": (50304, 1, 1024)}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def cpu_time() -> float:
-    return time.process_time()
-
-
-def matmul_peak(dtype, seconds=1.0) -> float:
-    """Best FLOP per CPU second of square matmuls in dtype (size grows until one takes >20 ms),
-    as a @ b and as nn.Linear's a @ b.T."""
-    n = 256
-    while True:
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-        t = cpu_time()
-        a @ b
-        one = cpu_time() - t
-        if one > 0.02 or n >= 2048:
-            break
-        n *= 2
-    repeats = max(3, int(seconds / max(one, 1e-3)))
-    # a @ b and a @ b.T (nn.Linear's product) may take different kernels: the faster counts
-    best = min(_timed(fn) for fn in (lambda: a @ b, lambda: torch.nn.functional.linear(a, b))
-               for _ in range(repeats))
-    return 2 * n**3 / best
-
-
-def _timed(fn) -> float:
-    t = cpu_time()
-    fn()
-    return cpu_time() - t
+def matmul_peak(dtype) -> float:
+    """The trainer's measured matmul peak (train.mfu), per CPU second like the tokens/s here."""
+    return measure_matmul_peak(dtype) / torch.get_num_threads()
 
 
 def hf_model(vocab, block, cfg):
@@ -143,10 +121,10 @@ def main():
         best = {k: 0.0 for k in steps}
         for _ in range(args.rounds):
             for name, fn in steps.items():
-                t = cpu_time()
+                t = time.process_time()
                 for _ in range(n):
                     fn()
-                best[name] = max(best[name], n * batch * block / (cpu_time() - t))
+                best[name] = max(best[name], n * batch * block / (time.process_time() - t))
         for name, tps in best.items():
             print(f"{shape:<10} {name:<13} {tps:>10,.0f} {100 * tps * flops / peaks[dtype_name]:>6.1f}%")
         ratios.append(best["cc2gpt"] / best["transformers"])
