@@ -194,7 +194,7 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
                         "elapsed": elapsed, "tokenizer_sha256": tokenizer.sha256,
                         "vocab_size": tokenizer.vocab_size, "eos_id": tokenizer.eos_id},
                         cfg.keep_checkpoints)
-            if metrics and evaluate_now:
+            if metrics and evaluate_now and not last:  # the last step's plot is drawn below
                 metrics.plot()
             if out_of_time:
                 say(f"time budget of {cfg.max_time:g} s reached after step {done}")
