@@ -1,7 +1,6 @@
 """Fixture data for the trainer: token shards made directly with the tokenizer package
 from real text in ../shared/data/lm_corpus (the Beam job's path is the lead's test)."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -79,8 +78,3 @@ def other_out_dir(tmp_path_factory, out_dir) -> Path:
     out = tmp_path_factory.mktemp("other_out")
     make_out(out, documents()[:200], vocab_size=400)
     return out
-
-
-def copy_run(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
