@@ -8,7 +8,7 @@ interleaved so load from other processes hits them alike; one torch thread by de
 measures the neighbours, so tokens per CPU-second of this process (with one thread: tokens/s
 on a core of its own) are printed too, and the ratio uses them. Last line: `ratio: X` = cc2gpt cached tokens/s over transformers'.
 
-    .venv/bin/python bench/generate_throughput.py [--new-tokens 64] [--prompt-len 32] [--repeat 2]
+    .venv/bin/python bench/generate_throughput.py [--new-tokens 32] [--prompt-len 32] [--repeat 2] [--threads 1]
 """
 import argparse
 import os
