@@ -55,19 +55,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")   # single core for both sides
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from _common import read_text  # noqa: E402
 from pipeline.dedup import DedupConfig  # noqa: E402
 from pipeline.dedup.fuzzy import _Sign  # noqa: E402
 from pipeline.dedup.minhash import MinHasher  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
-
-
-def read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
 
 
 def web_like_texts(n: int, seed: int = 0) -> list[str]:

@@ -33,6 +33,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import read_text  # noqa: E402
 from pipeline.tokenize import WriteTokenShards  # noqa: E402
 from tokenizer import EOS_ID, Tokenizer, train_tokenizer  # noqa: E402
 from tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
@@ -40,14 +41,6 @@ from tokenizer.shards import open_shard, open_split, write_shard  # noqa: E402
 
 CORPUS = ROOT / "../shared/data/lm_corpus"
 HELD_OUT = "gitenberg/pg14263_katrine.txt"
-
-
-def read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
 
 
 def documents(text: str, target_bytes: int = 4096) -> list[str]:
