@@ -52,10 +52,12 @@ class _Star(beam.DoFn):
             size += 1
             root = i if root is None or i < root else root
         self.sizes.update(size)
+        edges = 0
         for i in ids:
             if i != root:
-                self.edges.inc()
+                edges += 1
                 yield i, root
+        self.edges.inc(edges)   # one metrics update per bucket, not one per edge
 
 
 class CandidateEdges(beam.PTransform):
