@@ -1,6 +1,7 @@
 """Fixture data for the trainer: token shards made directly with the tokenizer package
 from real text in ../shared/data/lm_corpus (the Beam job's path is the lead's test)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,8 @@ def other_out_dir(tmp_path_factory, out_dir) -> Path:
     out = tmp_path_factory.mktemp("other_out")
     make_out(out, documents()[:200], vocab_size=400)
     return out
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """RUN/metrics.jsonl's records, in order."""
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -1,6 +1,5 @@
 """torchrun on CPU with gloo: 2 processes train exactly as 1 process on the same global batch."""
 
-import json
 import os
 import subprocess
 import sys
@@ -10,14 +9,10 @@ import pytest
 
 from train.cli import main as train_main
 
-from .conftest import SMALL
+from .conftest import SMALL, read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = ["--max-steps", "4", "--set", "eval_interval=2", "checkpoint_interval=4"]
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def torchrun(out_dir, run, nproc, *extra):
@@ -34,13 +29,13 @@ def one_process(out_dir, tmp_path_factory) -> list[dict]:
     run = tmp_path_factory.mktemp("dist") / "one"
     assert train_main(["--data", str(out_dir), "--preset", "tiny", "--out", str(run),
                        "--set", *SMALL, *STEPS]) == 0
-    return metrics(run)
+    return read_metrics(run)
 
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 def test_two_processes_match_one(parallel, one_process, out_dir, tmp_path):
     torchrun(out_dir, tmp_path / "two", 2, f"parallel={parallel}")
-    two = metrics(tmp_path / "two")
+    two = read_metrics(tmp_path / "two")
     assert [r["step"] for r in two] == [r["step"] for r in one_process]
     for a, b in zip(one_process, two):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), a["step"]

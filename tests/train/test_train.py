@@ -21,7 +21,7 @@ from tokenizer.shards import open_split
 from train.checkpoint import list_checkpoints
 from train.cli import main as train_main
 
-from .conftest import SMALL
+from .conftest import SMALL, read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def train(out_dir, run, *extra):
 
 
 def losses(run: Path) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
+    return {r["step"]: r["loss"] for r in read_metrics(run)}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def run20(out_dir, tmp_path_factory) -> Path:
 
 
 def test_loss_falls_and_run_folder_is_complete(run20, out_dir):
-    records = [json.loads(line) for line in (run20 / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(run20)
     assert [r["step"] for r in records] == list(range(1, 21))
     first, last = records[0], records[-1]
     assert last["loss"] < first["loss"] - 0.8  # from ~ln(512)=6.2 down past the unigram level
@@ -136,7 +136,7 @@ def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path):
     run = tmp_path / "timed"
     assert train(out_dir, run, "checkpoint_interval=100000", "eval_interval=100000",
                  "--max-steps", "100000", "--max-time", "3") == 0
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(run)
     last = records[-1]
     assert 5 < last["step"] < 100000 and "val_bpb" in last  # stopped by time, evaluated at the end
     assert last["lr"] < 0.2 * 0.003 < records[5]["lr"]  # the cosine ran over the budget
