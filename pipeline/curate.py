@@ -15,7 +15,7 @@ from pipeline.filters import FilterFn, build_filters
 from pipeline.langid import LanguageFn
 from pipeline.options import CurateConfig
 from pipeline.progress import Count
-from pipeline.sinks import WriteDocuments
+from pipeline.sinks import WriteDocuments, write_bytes
 from pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from pipeline.warc import ReadWarc
 from tokenizer import Tokenizer
@@ -88,18 +88,12 @@ class Curate(beam.PTransform):
         with FileSystems.open(tcfg.tokenizer) as f:
             given = f.read()
         return (pbegin | "GivenTokenizer" >> beam.Create([given])
-                | "CopyTokenizer" >> beam.Map(_write_bytes, path))
+                | "CopyTokenizer" >> beam.Map(write_bytes, path))
 
 
 def _stage(dofn: beam.DoFn) -> beam.ParDo:
     """A filtering stage: main output `kept`, tagged output `rejected`."""
     return beam.ParDo(dofn).with_outputs("rejected", main="kept")
-
-
-def _write_bytes(data: bytes, path: str) -> bytes:
-    with FileSystems.create(path) as f:
-        f.write(data)
-    return data
 
 
 def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skipped,
@@ -116,5 +110,5 @@ def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skip
         config=config.to_dict(),
     )
     # Written last and through FileSystems: its presence on gs:// or s3:// means the job finished.
-    _write_bytes(dumps_manifest(manifest), f"{config.output}/{MANIFEST}")
+    write_bytes(dumps_manifest(manifest), f"{config.output}/{MANIFEST}")
     return json.dumps(manifest["funnel"])

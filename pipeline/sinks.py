@@ -5,6 +5,7 @@ can re-threshold with pyarrow without rerunning the job.
 """
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 DOC_FIELDS = [
     ("id", pa.string()),
@@ -57,3 +58,10 @@ class WriteDocuments(beam.PTransform):
                 self.prefix, document_schema(self.signal_names, self.rejected),
                 codec="zstd", file_name_suffix=".parquet")
         )
+
+
+def write_bytes(data: bytes, path: str) -> bytes:
+    """Write one small file as is through FileSystems (local, gs://, s3://); returns `data` for a Map."""
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+    return data

@@ -17,6 +17,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
+from pipeline.sinks import write_bytes
 from tokenizer import Tokenizer, train_tokenizer
 from tokenizer.sample import Sampler, smallest_within
 from tokenizer.shards import split_of, stable_hash, write_shard
@@ -33,7 +34,7 @@ class TrainTokenizer(beam.PTransform):
         return (docs
                 | "SampleSmallestHashes" >> beam.CombineGlobally(SmallestHashSample(self.sample_bytes))
                 | "Train" >> beam.Map(_train, self.vocab_size)
-                | "WriteModel" >> beam.Map(_write_bytes, self.out_path))
+                | "WriteModel" >> beam.Map(write_bytes, self.out_path))
 
 
 class SmallestHashSample(beam.CombineFn):
@@ -63,12 +64,6 @@ def _train(texts: list[str], vocab_size: int) -> bytes:
     if not texts:
         raise ValueError("no kept documents to train the tokenizer on")
     return train_tokenizer(texts, vocab_size)
-
-
-def _write_bytes(data: bytes, path: str) -> bytes:
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
-    return data
 
 
 class WriteTokenShards(beam.PTransform):
