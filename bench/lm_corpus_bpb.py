@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import read_text  # noqa: E402
 from tokenizer import Tokenizer, train_tokenizer  # noqa: E402
 from tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
 from tokenizer.shards import split_of, write_shard  # noqa: E402
@@ -47,21 +48,13 @@ REFERENCE_BPB = 2.41
 VAL_FRACTION = 0.1
 
 
-def read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def documents(corpus: Path, doc_bytes: int = 8192) -> list[tuple[str, str]]:
     """(name, text) of whole-line pieces of about doc_bytes of every corpus file."""
     docs = []
     for path in sorted(corpus.rglob("*.txt")):
         lines, size, k = [], 0, 0
-        for line in read_text(path).splitlines(keepends=True):
+        text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+        for line in text.splitlines(keepends=True):
             lines.append(line)
             size += len(line)
             if size >= doc_bytes:
