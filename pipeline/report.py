@@ -66,9 +66,9 @@ def _read(folder: Path, wanted: list[str]) -> dict[str, np.ndarray]:
     """The wanted columns (plus text byte length as `bytes`) of every Parquet file in folder."""
     parts: dict[str, list] = {}
     for path in sorted(folder.glob("*.parquet")):
-        names = pq.read_schema(path).names
-        cols = [c for c in wanted if c in names]
-        table = pq.read_table(path, columns=cols + ["text"])
+        part = pq.ParquetFile(path)   # one open: schema and columns from the same footer
+        names = part.schema_arrow.names
+        table = part.read(columns=[c for c in wanted if c in names] + ["text"])
         parts.setdefault("bytes", []).append(pc.binary_length(table["text"]).to_numpy(zero_copy_only=False))
         for c in wanted:
             if c in names:
