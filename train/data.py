@@ -57,10 +57,6 @@ class Sampler:
             self._perm_epoch = epoch
         return self._perm
 
-    @property
-    def epoch(self) -> int:
-        return self.position // len(self.windows)
-
     def indices(self, start: int, count: int) -> list[int]:
         """Window indices at sampler positions start .. start+count-1 (crossing epochs)."""
         n, out = len(self.windows), []
