@@ -24,6 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
+from tokenizer.manifest import MANIFEST
+
 # (signal column, label, threshold locations in the manifest config, log x-axis)
 MAIN_SIGNALS = (
     ("language_score", "language ID score", [("language", "min_score")], False),
@@ -181,7 +183,7 @@ def _table(rows, header) -> str:
 def write_report(out_dir, path) -> Path:
     """Write the HTML curation report of OUT (`out_dir`) to `path`."""
     out = Path(out_dir)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / MANIFEST).read_text())   # only funnel and config are needed
     config = manifest.get("config", {})
     wanted = ["stage", "reason"] + [s[0] for s in MAIN_SIGNALS]
     kept = _read(out / "documents", wanted)
