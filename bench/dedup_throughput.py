@@ -310,6 +310,9 @@ def main():
     ap.add_argument("--memory-job", choices=JOBS, default="dedup", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (memory run)")
     args = ap.parse_args()
+    sizes = [int(n) for n in args.memory_docs.split(",")] if args.memory_docs else []
+    if any(n < 1 for n in sizes):
+        ap.error("--memory-docs takes positive document counts (leave it out to skip the memory table)")
     if args.memory_child:
         print(json.dumps(memory_run(args.memory_child, args.workers, args.memory_job)))
         return
@@ -328,8 +331,8 @@ def main():
     print(f"{'':24}{'signatures/s':>14}{'MB/s':>10}{'CPU s':>9}{'wall s':>9}")
     for name, (cpu, wall) in (("cc2gpt (datasketch)", ours), ("datatrove", theirs)):
         print(f"{name:24}{len(texts) / cpu:14.1f}{mb / cpu:10.2f}{cpu:9.2f}{wall:9.2f}")
-    if args.memory_docs:
-        memory([int(n) for n in args.memory_docs.split(",")], args.workers)
+    if sizes:
+        memory(sizes, args.workers)
     print(f"ratio: {theirs[0] / ours[0]:.2f}")
 
 
