@@ -15,11 +15,6 @@ from tokenizer.manifest import SPLITS, read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
 
-def load_tokenizer(out_dir, manifest: dict) -> Tokenizer:
-    """OUT's tokenizer, checked against the manifest's sha256."""
-    return Tokenizer.from_file(tokenizer_path(out_dir, manifest))
-
-
 def piece_bytes(tok: Tokenizer) -> np.ndarray:
     """UTF-8 size of each id's decoded text: 1 for byte pieces, 0 for <unk> and special tokens."""
     sizes = np.zeros(tok.vocab_size, dtype=np.int64)
@@ -34,7 +29,7 @@ def piece_bytes(tok: Tokenizer) -> np.ndarray:
 def describe_shards(out_dir, window: int = 48) -> str:
     """Per split: files, documents, tokens, mean document length, bytes per token; a decoded window."""
     manifest = read_manifest(out_dir)
-    tok = load_tokenizer(out_dir, manifest)
+    tok = Tokenizer.from_file(tokenizer_path(out_dir, manifest))   # checked against the manifest's sha256
     sizes = piece_bytes(tok)
     lines = [f"token shards in {out_dir}: all valid (vocab {tok.vocab_size}, {tok.dtype}, "
              f"eos {tok.eos_id}, tokenizer sha256 {tok.sha256[:12]})",
