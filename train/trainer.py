@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -121,7 +122,7 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
     val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, tokenizer)
     say(f"data: {len(train_windows):,} train windows of {T + 1} tokens; {accum} micro-step(s) of "
         f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
-        + (f"val {len(val[1]) * T:,} tokens ({val[2]:,} bytes)" if val else "no val split"))
+        + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val else "no val split"))
 
     torch.manual_seed(cfg.seed)
     model = GPT(model_cfg).to(d.device)
@@ -176,9 +177,10 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
                           "mfu": tps * flops_per_token / (peak * d.world_size) if peak else None,
                           "elapsed_s": elapsed}
                 if evaluate_now:
-                    vloss = evaluate(dist_utils.unwrap(wrapped), val[0], val[1], d, cfg.micro_batch_size, autocast)
+                    vloss = evaluate(dist_utils.unwrap(wrapped), val.windows, val.indices, d,
+                                     cfg.micro_batch_size, autocast)
                     record |= {"val_loss": vloss,
-                               "val_bpb": vloss / math.log(2) * len(val[1]) * T / val[2]}
+                               "val_bpb": vloss / math.log(2) * len(val.indices) * T / val.nbytes}
                 if metrics:
                     metrics.log(record)
                     metrics.progress(record, cfg.max_steps, cfg.max_time)
@@ -238,17 +240,23 @@ def train_step(wrapped, optimizer, scaler, autocast, batches, grad_clip: float, 
     return loss_value
 
 
-def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer):
-    """(windows, indices, target bytes) of the fixed validation windows, or None without a
-    val split. The count is a multiple of the number of processes so every rank runs the
-    same number of forwards (FSDP needs that)."""
+class ValSet(NamedTuple):
+    windows: Windows
+    indices: list[int]  # the windows evaluated, fixed for the run
+    nbytes: int  # UTF-8 bytes their targets stand for (bits per byte)
+
+
+def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer) -> ValSet | None:
+    """The fixed validation windows and their target bytes, or None without a val split.
+    The count is a multiple of the number of processes so every rank runs the same number
+    of forwards (FSDP needs that)."""
     shards = open_split(data_dir, "val", manifest)
     if not shards or sum(s.num_tokens for s in shards) <= block_size:
         return None
     windows = Windows([s.tokens for s in shards], block_size)
     indices = eval_windows(windows, eval_tokens)
     indices = indices[:len(indices) // world * world]
-    return (windows, indices, target_bytes(windows, indices, piece_bytes(tokenizer))) if indices else None
+    return ValSet(windows, indices, target_bytes(windows, indices, piece_bytes(tokenizer))) if indices else None
 
 
 @torch.no_grad()
