@@ -25,8 +25,8 @@ def load_run(run_dir) -> tuple[GPT, Tokenizer, dict]:
     if tokenizer.sha256 != ckpt["tokenizer_sha256"]:
         raise ValueError(f"{tok_path}: sha256 {tokenizer.sha256} differs from the one "
                          f"{path} was trained with ({ckpt['tokenizer_sha256']})")
-    padded = GPTConfig(**ckpt["config"]["model"])
-    config = GPTConfig(**{**ckpt["config"]["model"], "vocab_size": tokenizer.vocab_size})
+    saved = ckpt["config"]["model"]  # vocab_size padded to vocab_multiple
+    config = GPTConfig(**{**saved, "vocab_size": tokenizer.vocab_size})
     state = dict(ckpt["model"])
     for name in ("transformer.wte.weight", "lm_head.weight"):
         if name in state:
@@ -34,5 +34,5 @@ def load_run(run_dir) -> tuple[GPT, Tokenizer, dict]:
     model = GPT(config)
     model.load_state_dict(state)
     model.eval()
-    meta = {"checkpoint": str(path), "step": ckpt["step"], "padded_vocab_size": padded.vocab_size}
+    meta = {"checkpoint": str(path), "step": ckpt["step"], "padded_vocab_size": saved["vocab_size"]}
     return model, tokenizer, meta
