@@ -23,10 +23,9 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline.curate import Curate
 from pipeline.options import parse_args
-from pipeline.progress import ProgressLine, reports_reach_launcher
+from pipeline.progress import DIRECT_RUNNERS, ProgressLine, reports_reach_launcher
 from tokenizer.manifest import MANIFEST
 
-DIRECT_RUNNERS = (None, "DirectRunner", "direct")
 # SDK-worker subprocesses echo Beam's start-up chatter to our stderr; keep their warnings.
 QUIET_WORKERS = json.dumps({"apache_beam": "WARNING", "apache_beam.options.pipeline_options": "ERROR",
                             "__main__": "ERROR"})

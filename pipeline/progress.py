@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, PortableOption
 from apache_beam.runners.worker.log_handler import FnApiLogRecordHandler
 
 MARK = "cc2gpt-progress"
+DIRECT_RUNNERS = (None, "DirectRunner", "direct")  # --runner values that mean Beam's local runner
 _WORKER_LOG = logging.getLogger("cc2gpt.progress")
 _REPORT = re.compile(MARK + r" (\w+) (\w+) (\d+)")
 
@@ -33,7 +34,7 @@ _REPORT = re.compile(MARK + r" (\w+) (\w+) (\d+)")
 def reports_reach_launcher(options: PipelineOptions) -> bool:
     """True where worker logs come back to the launcher: the DirectRunner, Beam's embedded job service."""
     runner = options.view_as(StandardOptions).runner
-    if runner in (None, "DirectRunner", "direct"):
+    if runner in DIRECT_RUNNERS:
         return True
     return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
 
