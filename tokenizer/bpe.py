@@ -12,6 +12,7 @@ import hashlib
 import io
 from typing import Iterable
 
+import numpy as np
 import sentencepiece as spm
 
 from tokenizer.shards import dtype_for
@@ -149,6 +150,17 @@ class Tokenizer:
     def decode(self, ids) -> str:
         """Text of `ids` (a list or a numpy array); EOS and other special tokens decode to nothing."""
         return self.sp.decode(ids.tolist() if hasattr(ids, "tolist") else [int(i) for i in ids])
+
+    def piece_bytes(self) -> np.ndarray:
+        """UTF-8 size of each id's decoded text: 1 for byte pieces, 0 for <unk> and special
+        tokens (bits per byte divide by these, summed over the target tokens)."""
+        sizes = np.zeros(self.vocab_size, dtype=np.int64)
+        for i in range(self.vocab_size):
+            if self.sp.is_byte(i):
+                sizes[i] = 1
+            elif not (self.sp.is_control(i) or self.sp.is_unknown(i)):
+                sizes[i] = len(self.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+        return sizes
 
     def id_to_piece(self, i: int) -> str:
         return self.sp.id_to_piece(int(i))

@@ -15,22 +15,11 @@ from tokenizer.manifest import SPLITS, read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
 
-def piece_bytes(tok: Tokenizer) -> np.ndarray:
-    """UTF-8 size of each id's decoded text: 1 for byte pieces, 0 for <unk> and special tokens."""
-    sizes = np.zeros(tok.vocab_size, dtype=np.int64)
-    for i in range(tok.vocab_size):
-        if tok.sp.is_byte(i):
-            sizes[i] = 1
-        elif not (tok.sp.is_control(i) or tok.sp.is_unknown(i)):
-            sizes[i] = len(tok.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
-    return sizes
-
-
 def describe_shards(out_dir, window: int = 48) -> str:
     """Per split: files, documents, tokens, mean document length, bytes per token; a decoded window."""
     manifest = read_manifest(out_dir)
     tok = Tokenizer.from_file(tokenizer_path(out_dir, manifest))   # checked against the manifest's sha256
-    sizes = piece_bytes(tok)
+    sizes = tok.piece_bytes()
     lines = [f"token shards in {out_dir}: all valid (vocab {tok.vocab_size}, {tok.dtype}, "
              f"eos {tok.eos_id}, tokenizer sha256 {tok.sha256[:12]})",
              f"  {'split':<6}{'files':>6}{'documents':>12}{'tokens':>14}{'tokens/doc':>12}{'bytes/token':>13}"]

@@ -92,7 +92,7 @@ def eval_windows(windows: Windows, max_tokens: int) -> list[int]:
 
 def target_bytes(windows: Windows, indices: list[int], nbytes: np.ndarray) -> int:
     """UTF-8 bytes of the targets of the windows `indices`, exact even where a window cuts a
-    character in two (nbytes: tokenizer.inspect.piece_bytes(), bytes each token id stands for)."""
+    character in two (nbytes: Tokenizer.piece_bytes(), bytes each token id stands for)."""
     total = 0
     for i in indices:
         shard, off = windows.locate(i)

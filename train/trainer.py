@@ -17,7 +17,6 @@ import torch
 
 from model import GPT
 from tokenizer import Tokenizer
-from tokenizer.inspect import piece_bytes
 from tokenizer.manifest import read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
@@ -256,7 +255,7 @@ def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer) -> Va
     windows = Windows([s.tokens for s in shards], block_size)
     indices = eval_windows(windows, eval_tokens)
     indices = indices[:len(indices) // world * world]
-    return ValSet(windows, indices, target_bytes(windows, indices, piece_bytes(tokenizer))) if indices else None
+    return ValSet(windows, indices, target_bytes(windows, indices, tokenizer.piece_bytes())) if indices else None
 
 
 @torch.no_grad()

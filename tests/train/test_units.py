@@ -122,10 +122,9 @@ def test_bits_per_byte_counts_every_byte_exactly(out_dir):
     """piece_bytes summed over a text's tokens is the text's UTF-8 length, including
     characters split into byte-fallback pieces and windows cutting them apart."""
     from tokenizer import Tokenizer
-    from tokenizer.inspect import piece_bytes
 
     tok = Tokenizer.from_file(out_dir / "tokenizer/tokenizer.model")
-    nbytes = piece_bytes(tok)
+    nbytes = tok.piece_bytes()
     text = "Thou art — naïve, 東京 café ⌘ ok?\n" * 5
     ids = tok.encode(text) + [tok.eos_id]
     assert int(nbytes[ids].sum()) == len(text.encode("utf-8")) and nbytes[tok.eos_id] == 0
