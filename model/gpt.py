@@ -13,6 +13,14 @@ import torch.nn.functional as F
 from .config import GPTConfig
 
 
+# Rows of logits per chunk of the fused head + loss (GPT.loss): 1024 x 50304 fp32 logits are
+# 206 MB; fewer rows made the CPU step slower, more only cost memory. allow_retain_graph is
+# what torch.compile forces anyway (it warns otherwise).
+FUSED_LOSS_ROWS = 1024
+FUSED_LOSS = nn.LinearCrossEntropyOptions(chunking_method=None, batch_chunk_size=FUSED_LOSS_ROWS,
+                                          allow_retain_graph=True)
+
+
 def make_norm(config: GPTConfig, dim: int) -> nn.Module:
     if config.norm == "rmsnorm":
         return nn.RMSNorm(dim, eps=config.norm_eps)
@@ -101,6 +109,13 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """GPT-2's GELU ("gelu_new"), 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), written through
+    0.5(1 + tanh(z)) = sigmoid(2z): the same function, but sigmoid vectorises to an exp while
+    tanh has no fast vector path on CPU (3x slower here, forward and backward)."""
+    return x * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x))
+
+
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -116,7 +131,7 @@ class MLP(nn.Module):
     def forward(self, x):
         h = self.c_fc(x)
         if self.kind == "gelu":
-            h = F.gelu(h, approximate="tanh")  # GPT-2's "gelu_new"
+            h = gelu_tanh(h)
         elif self.kind == "relu2":
             h = F.relu(h).square()
         else:
@@ -190,9 +205,11 @@ class GPT(nn.Module):
         c, T = self.config, seq_len or self.config.block_size
         return 6 * self.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
 
-    def forward(self, idx, targets=None, *, kv_cache: KVCache | None = None, valid=None):
-        """idx (B, T) -> (logits, loss). targets given: logits at every position and mean
-        cross-entropy (targets of -1 ignored); else logits of the last position only.
+    def forward(self, idx, targets=None, *, all_logits: bool = False,
+                kv_cache: KVCache | None = None, valid=None):
+        """idx (B, T) -> (logits, loss). targets given: the mean cross-entropy (targets of -1
+        ignored) and no logits (the fused head + loss below never builds them); else the
+        logits of the last position, or of every position with all_logits.
 
         Generation extras: kv_cache holds earlier positions' keys and values and is advanced by
         T; valid (B, S) marks real (True) and padding (False) tokens over everything the cache
@@ -219,8 +236,18 @@ class GPT(nn.Module):
             kv_cache.pos += T
         x = self.transformer.ln_f(x)
         if targets is None:
-            return self.lm_head(x[:, [-1], :]), None
-        logits = self.lm_head(x)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
-                               ignore_index=-1)
-        return logits, loss
+            return self.lm_head(x if all_logits else x[:, [-1], :]), None
+        return None, self.loss(x, targets)
+
+    def loss(self, x, targets):
+        """Mean cross-entropy of lm_head(x) against targets. In fp32, by torch's fused linear +
+        cross-entropy: it builds the logits FUSED_LOSS_ROWS rows at a time and, when training,
+        their gradients in the same pass, so the (B, T, vocab) logits, their zero-filled
+        gradient and the weight-gradient copy autograd would add are never made (the head
+        is a third of GPT-2's FLOPs). Under autocast the fused op would return the loss in
+        bf16/fp16 (2-3 digits), so there the logits go through an fp32 cross-entropy."""
+        if torch.is_autocast_enabled(x.device.type):
+            logits = self.lm_head(x).flatten(0, 1).float()
+            return F.cross_entropy(logits, targets.flatten(), ignore_index=-1)
+        return F.linear_cross_entropy(x.flatten(0, 1), self.lm_head.weight, targets.flatten(),
+                                      ignore_index=-1, options=FUSED_LOSS)

@@ -25,7 +25,7 @@ def test_cache_matches_full_forward_logits(make_gpt):
     from model import KVCache
     model = make_gpt(pos_emb="rope", qk_norm=True)
     idx = torch.randint(0, 97, (2, 20))
-    full, _ = model(idx, idx)
+    full, _ = model(idx, all_logits=True)
     cache = KVCache(model.config, 2, 20, torch.float64, "cpu")
     steps = [model(idx[:, :8], kv_cache=cache)[0]]  # prefill, then chunks and single tokens
     steps += [model(idx[:, 8:13], kv_cache=cache)[0]]
