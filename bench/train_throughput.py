@@ -2,7 +2,7 @@
 GPT2LMHeadModel of the same shape, batch, precision and optimizer, in this process.
 
     .venv/bin/python bench/train_throughput.py [--shapes tiny,gpt2-124m] [--rounds 3]
-        [--dtype auto|fp32|bf16] [--threads 1] [--no-compile]
+        [--dtype auto|fp32|bf16] [--threads 1] [--no-compile] [--system-malloc]
 
 Both sides run the trainer's own step code, train.trainer.train_step, on the same
 batch of random tokens (tiny: 16 x 256, vocab 2048; gpt2-124m: 1 x 1024, vocab 50304):
@@ -10,11 +10,15 @@ forward with the mean cross-entropy, backward, the loss read back (.item()) and 
 for NaN, gradient clipping at 1.0, and the trainer's optimizer, train.optim.build_optimizer
 (AdamW lr 1e-3, betas 0.9/0.95, weight decay 0.1 on matrices only, torch's fused kernel,
 which is also the default of transformers' Trainer on torch >= 2.8), under the same
-autocast. Only the model differs: cc2gpt's GPT as the trainer runs it with its `compile`
+autocast, and the same memory allocator: the trainer's train.allocator.reuse_freed_memory
+(glibc keeps freed memory instead of faulting fresh pages in every step), which speeds up
+transformers' eager model more than ours; --system-malloc measures both on glibc's defaults
+instead. Only the model differs: cc2gpt's GPT as the trainer runs it with its `compile`
 switch on (the default here), transformers' GPT2LMHeadModel as users run it (eager, SDPA
-attention, no dropout, gelu_new, tied embeddings). The two alternate in rounds and each
-side's best round counts. Time is this process's CPU time (not wall time), so other load
-on the machine skews it little. MFU is against the matmul peak of the same dtype,
+attention, no dropout, gelu_new, tied embeddings). The two alternate in rounds, in turns
+of who goes first, each round after one untimed step of its own (the heap the other side
+left behind costs the first step page faults), and each side's best round counts. Time is
+this process's CPU time (not wall time), so other load on the machine skews it little. MFU is against the matmul peak of the same dtype,
 measured here on the same number of threads by the trainer's train.mfu.measure_matmul_peak
 (also per CPU second). dtype auto takes the
 faster of fp32 and bf16 matmuls as measured, as the trainer's dtype=auto does: on CPUs
@@ -38,6 +42,7 @@ from model import GPT, preset  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
 from train.distributed import Dist  # noqa: E402
 from train.mfu import measure_matmul_peak  # noqa: E402
+from train.allocator import reuse_freed_memory  # noqa: E402
 from train.optim import build_optimizer  # noqa: E402
 from train.trainer import train_step  # noqa: E402
 
@@ -56,9 +61,10 @@ def hf_model(vocab, block, cfg):
 
     c = GPT2Config(vocab_size=vocab, n_positions=block, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                    n_head=cfg.n_head, activation_function="gelu_new", resid_pdrop=0.0,
-                   embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=1,
-                   loss_type="ForCausalLM")
-    return GPT2LMHeadModel._from_config(c, attn_implementation="sdpa")
+                   embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=1)
+    model = GPT2LMHeadModel._from_config(c, attn_implementation="sdpa")
+    model.loss_type = "ForCausalLM"  # what it defaults to anyway, without a warning
+    return model
 
 
 class HFLoss(torch.nn.Module):
@@ -92,8 +98,12 @@ def main():
     p.add_argument("--dtype", default="auto", choices=["auto", *DTYPES])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="glibc's default allocator for both sides, not the trainer's setting")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    malloc = "glibc defaults" if args.system_malloc or not reuse_freed_memory() else \
+        "the trainer's (freed memory kept)"
     torch.manual_seed(0)
 
     peaks = {name: matmul_peak(dt) for name, dt in DTYPES.items()}
@@ -101,7 +111,8 @@ def main():
     dtype = DTYPES[dtype_name]
     print(f"torch {torch.__version__}, {args.threads} thread(s); matmul peak per CPU second: "
           + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items())
-          + f"; benchmark dtype {dtype_name}; cc2gpt compile={not args.no_compile}")
+          + f"; benchmark dtype {dtype_name}; cc2gpt compile={not args.no_compile}; "
+          f"allocator: {malloc}")
     print(f"{'shape':<10} {'model':<13} {'tokens/s':>10} {'MFU':>7}  (best of {args.rounds} rounds)")
     ratios = []
     for shape in args.shapes.split(","):
@@ -119,8 +130,9 @@ def main():
             fn()
         n = args.steps or max(1, int(4.0 / (flops * batch * block / peaks[dtype_name])))
         best = {k: 0.0 for k in steps}
-        for _ in range(args.rounds):
-            for name, fn in steps.items():
+        for r in range(args.rounds):
+            for name, fn in (list(steps.items()) if r % 2 == 0 else reversed(steps.items())):
+                fn()
                 t = time.process_time()
                 for _ in range(n):
                     fn()

@@ -21,6 +21,7 @@ from tokenizer.manifest import read_manifest, tokenizer_path
 from tokenizer.shards import open_split
 
 from . import distributed as dist_utils
+from .allocator import reuse_freed_memory
 from .checkpoint import list_checkpoints, load_latest, save_checkpoint
 from .config import TrainConfig
 from .data import Sampler, Windows, eval_windows, target_bytes
@@ -123,6 +124,8 @@ def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> 
         f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
         + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val else "no val split"))
 
+    if d.device.type == "cpu":  # CUDA's caching allocator already keeps device memory
+        reuse_freed_memory()
     torch.manual_seed(cfg.seed)
     model = GPT(model_cfg).to(d.device)
     flops_per_token = model.flops_per_token()
