@@ -22,9 +22,10 @@ step, lr 3e-3) with a 4096-piece vocabulary. On two CPU cores the budget buys on
 million tokens, so a small model that takes many optimizer steps wins over a wider one
 that takes few: last session the tiny preset reached 2.33 bits per byte after 500 steps
 (1M tokens, 18 minutes under heavy load), and an idle 10 minutes fits several times more
-steps: the default run measured 1,851 steps, 3.8M tokens (6,316 tokens/s, 1.7 epochs)
-and 2.155 bits per byte on two lightly shared cores. 4096 pieces (the corpus README's 4-8k range, about 3.4 bytes per token here) keep
-the embedding and the softmax, which dominate a model this narrow, small.
+steps: on a quiet 2-core machine the default run measured 2,310 steps, 4.7M tokens
+(7,882 tokens/s) and 2.086 bits per byte. 4096 pieces (the corpus README's 4-8k range,
+about 3.4 bytes per token here) keep the embedding and the softmax, which dominate a model
+this narrow, small.
 The last line is `ratio: X` = 2.41 / our bits per byte (higher is better).
 """
 import argparse
@@ -122,8 +123,8 @@ def main():
         bpb = record["val_bpb"]
         tokens = record["step"] * cfg.tokens_per_step
         print(f"trained preset {args.preset} for {record['elapsed_s']:.0f} s: {record['step']} steps, "
-              f"{tokens:,} tokens ({tokens / record['elapsed_s']:,.0f} tokens/s: a quiet 2-core "
-              f"machine does ~6,500); train loss {record['loss']:.3f}")
+              f"{tokens:,} tokens ({tokens / record['elapsed_s']:,.0f} tokens/s); "
+              f"train loss {record['loss']:.3f}")
         scope = "whole val split" if cfg.eval_tokens == 0 else f"{cfg.eval_tokens:,} val tokens, spread"
         print(f"val bits per byte {bpb:.3f} ({scope}) vs reference {REFERENCE_BPB}")
         print(f"ratio: {REFERENCE_BPB / bpb:.3f}")

@@ -18,12 +18,12 @@ switch on (the default here), transformers' GPT2LMHeadModel as users run it (eag
 attention, no dropout, gelu_new, tied embeddings). The two alternate in rounds, in turns
 of who goes first, each round after one untimed step of its own (the heap the other side
 left behind costs the first step page faults), and each side's best round counts. Time is
-this process's CPU time (not wall time), so other load on the machine skews it little. MFU is against the matmul peak of the same dtype,
-measured here on the same number of threads by the trainer's train.mfu.measure_matmul_peak
-(also per CPU second). dtype auto takes the
-faster of fp32 and bf16 matmuls as measured, as the trainer's dtype=auto does: on CPUs
-without bf16 units (AVX2-only ones, like this one) bf16 matmuls are ~14x slower than
-fp32, so both sides then run fp32; `--dtype bf16` forces bf16 autocast on both.
+this process's CPU time (not wall time), so other load on the machine skews it little.
+MFU is against the matmul peak of the same dtype, measured here on the same number of
+threads by the trainer's train.mfu.measure_matmul_peak (also per CPU second). dtype auto
+takes the faster of fp32 and bf16 matmuls as measured, as the trainer's dtype=auto does:
+on CPUs without bf16 units (AVX2-only ones, like this one) bf16 matmuls are ~9x slower
+than fp32, so both sides then run fp32; `--dtype bf16` forces bf16 autocast on both.
 The last line is `ratio: X`, the geometric mean over the shapes of cc2gpt's tokens/s
 over transformers'.
 """
