@@ -38,9 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import read_text  # noqa: E402
-from tokenizer import Tokenizer, train_tokenizer  # noqa: E402
-from tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
-from tokenizer.shards import split_of, write_shard  # noqa: E402
+from tokenizer import train_tokenizer  # noqa: E402
+from tokenizer.manifest import write_out  # noqa: E402
+from tokenizer.shards import split_of  # noqa: E402
 from train.config import TrainConfig, apply_overrides, load_preset  # noqa: E402
 from train.trainer import train  # noqa: E402
 
@@ -67,27 +67,15 @@ def documents(corpus: Path, doc_bytes: int = 8192) -> list[tuple[str, str]]:
 
 
 def build_out(out: Path, docs: list[tuple[str, str]], vocab_size: int) -> dict:
-    """OUT/ (tokenizer, one train and one val shard, manifest) as the curation job lays it out."""
+    """OUT/ (tokenizer trained on the train split, one shard per split, manifest); per split
+    (documents, bytes, tokens)."""
     split = {name: split_of(name, VAL_FRACTION) for name, _ in docs}
-    proto = train_tokenizer([t for n, t in docs if split[n] == "train"], vocab_size=vocab_size)
-    tok = Tokenizer(proto)
-    (out / "tokenizer").mkdir(parents=True)
-    (out / "tokenizer/tokenizer.model").write_bytes(proto)
-    shards, stats = [], {}
-    for name in ("train", "val"):
-        part = [(n, t) for n, t in docs if split[n] == name]
-        ids = tok.encode_batch([t for _, t in part])
-        path = f"tokens/{name}/00000.arrow"
-        (out / path).parent.mkdir(parents=True)
-        info = write_shard(out / path, [n for n, _ in part], [i + [tok.eos_id] for i in ids],
-                           tok.dtype, eos_id=tok.eos_id)
-        shards.append({"split": name, "path": path, **info})
-        stats[name] = (len(part), sum(len(t.encode("utf-8")) for _, t in part), info["num_tokens"])
-    write_manifest(out, build_manifest(
-        tokenizer=tok, tokenizer_path="tokenizer/tokenizer.model", shards=shards,
-        funnel={"records": len(docs), "kept": len(docs)},
-        config={"source": "lm_corpus", "val_fraction": VAL_FRACTION, "vocab_size": vocab_size}))
-    return stats
+    model = train_tokenizer([t for n, t in docs if split[n] == "train"], vocab_size=vocab_size)
+    shards = write_out(out, model, docs, VAL_FRACTION, config={
+        "source": "lm_corpus", "val_fraction": VAL_FRACTION, "vocab_size": vocab_size})
+    return {s["split"]: (s["num_docs"], sum(len(t.encode("utf-8")) for n, t in docs
+                                            if split[n] == s["split"]), s["num_tokens"])
+            for s in shards}
 
 
 def main():

@@ -19,9 +19,7 @@ from pipeline.sinks import WriteDocuments, write_bytes
 from pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from pipeline.warc import ReadWarc
 from tokenizer import Tokenizer
-from tokenizer.manifest import MANIFEST, build_manifest, dumps_manifest
-
-TOKENIZER_PATH = "tokenizer/tokenizer.model"
+from tokenizer.manifest import MANIFEST, TOKENIZER_PATH, build_manifest, dumps_manifest
 
 
 class Curate(beam.PTransform):

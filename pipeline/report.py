@@ -68,7 +68,7 @@ def _read(folder: Path, wanted: list[str]) -> dict[str, np.ndarray]:
     """The wanted columns (plus text byte length as `bytes`) of every Parquet file in folder."""
     parts: dict[str, list] = {}
     for path in sorted(folder.glob("*.parquet")):
-        part = pq.ParquetFile(path)   # one open: schema and columns from the same footer
+        part = pq.ParquetFile(path)  # one open: schema and columns from the same footer
         names = part.schema_arrow.names
         table = part.read(columns=[c for c in wanted if c in names] + ["text"])
         parts.setdefault("bytes", []).append(pc.binary_length(table["text"]).to_numpy(zero_copy_only=False))
@@ -183,7 +183,7 @@ def _table(rows, header) -> str:
 def write_report(out_dir, path) -> Path:
     """Write the HTML curation report of OUT (`out_dir`) to `path`."""
     out = Path(out_dir)
-    manifest = json.loads((out / MANIFEST).read_text())   # only funnel and config are needed
+    manifest = json.loads((out / MANIFEST).read_text())  # only funnel and config are needed
     config = manifest.get("config", {})
     wanted = ["stage", "reason"] + [s[0] for s in MAIN_SIGNALS]
     kept = _read(out / "documents", wanted)

@@ -18,7 +18,7 @@ from tokenizer.shards import open_split
 def describe_shards(out_dir, window: int = 48) -> str:
     """Per split: files, documents, tokens, mean document length, bytes per token; a decoded window."""
     manifest = read_manifest(out_dir)
-    tok = Tokenizer.from_file(tokenizer_path(out_dir, manifest))   # checked against the manifest's sha256
+    tok = Tokenizer.from_file(tokenizer_path(out_dir, manifest))  # checked against the manifest's sha256
     sizes = tok.piece_bytes()
     lines = [f"token shards in {out_dir}: all valid (vocab {tok.vocab_size}, {tok.dtype}, "
              f"eos {tok.eos_id}, tokenizer sha256 {tok.sha256[:12]})",

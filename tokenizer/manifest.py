@@ -18,7 +18,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
+from tokenizer.bpe import Tokenizer
+from tokenizer.shards import split_of, write_shard
+
 MANIFEST = "manifest.json"
+TOKENIZER_PATH = "tokenizer/tokenizer.model"  # where the curation job puts it, relative to OUT
 SPLITS = ("train", "val")
 TOKENIZER_KEYS = ("path", "sha256", "vocab_size", "eos_id", "dtype")
 VERSIONED = ("cc2gpt", "apache-beam", "sentencepiece", "pyarrow", "numpy", "trafilatura", "fastwarc",
@@ -100,6 +104,34 @@ def read_manifest(out_dir) -> dict:
     if missing:
         raise ValueError(f"{path}: missing {', '.join(missing)}")
     return m
+
+
+def write_out(out_dir, model: bytes, docs: list[tuple[str, str]], val_fraction: float, *,
+              shards_per_split: int = 1, config: dict | None = None) -> list[dict]:
+    """OUT/ as the curation job lays it out, from (id, text) documents and without Beam (for
+    tests and benchmarks): the tokenizer `model`, each document encoded with EOS into the
+    split its id falls in (shards.split_of), shards_per_split Arrow shards per split (the
+    documents dealt round-robin) and the manifest. Returns the shards' {split, path,
+    num_docs, num_tokens}."""
+    out, tok = Path(out_dir), Tokenizer(model)
+    (out / TOKENIZER_PATH).parent.mkdir(parents=True)
+    (out / TOKENIZER_PATH).write_bytes(model)
+    by_split = {s: [] for s in SPLITS}
+    for doc_id, text in docs:
+        by_split[split_of(doc_id, val_fraction)].append((doc_id, text))
+    shards = []
+    for split, part in by_split.items():
+        (out / "tokens" / split).mkdir(parents=True)
+        ids = [i + [tok.eos_id] for i in tok.encode_batch([t for _, t in part])]
+        for k in range(shards_per_split):
+            path = f"tokens/{split}/{k:05d}.arrow"
+            info = write_shard(out / path, [d for d, _ in part[k::shards_per_split]],
+                               ids[k::shards_per_split], tok.dtype, eos_id=tok.eos_id)
+            shards.append({"split": split, "path": path, **info})
+    write_manifest(out, build_manifest(
+        tokenizer=tok, tokenizer_path=TOKENIZER_PATH, shards=shards,
+        funnel={"records": len(docs), "kept": len(docs)}, config=config or {}))
+    return shards
 
 
 def tokenizer_path(out_dir, m: dict) -> Path:

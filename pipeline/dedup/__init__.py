@@ -75,7 +75,7 @@ class Dedup(beam.PTransform):
 
         result = {"kept": decided.kept,
                   "rejected": (decided.rejected, exact_rejected) | "AllRejected" >> beam.Flatten()}
-        if self.out:   # joined apart from the documents: no shuffle carries a text and a signature together
+        if self.out:  # joined apart from the documents: no shuffle carries a text and a signature together
             result["signature_files"] = (
                 {"sig": signatures, "root": roots}
                 | "JoinKeptSignatures" >> beam.CoGroupByKey()

@@ -57,7 +57,7 @@ class _Star(beam.DoFn):
             if i != root:
                 edges += 1
                 yield i, root
-        self.edges.inc(edges)   # one metrics update per bucket, not one per edge
+        self.edges.inc(edges)  # one metrics update per bucket, not one per edge
 
 
 class CandidateEdges(beam.PTransform):

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tokenizer import Tokenizer, train_tokenizer
-from tokenizer.manifest import build_manifest, write_manifest
-from tokenizer.shards import split_of, write_shard
+from tokenizer import train_tokenizer
+from tokenizer.manifest import write_out
 
 DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 SHAKESPEARE = DATA / "lm_corpus/tinyshakespeare/input.txt"
@@ -33,30 +32,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def make_out(out: Path, texts: list[str], vocab_size: int, val_fraction: float = 0.1,
-             shards_per_split: int = 2) -> Tokenizer:
-    """A curation-style OUT/ folder: tokenizer, train/val Arrow shards, manifest."""
-    proto = train_tokenizer(texts, vocab_size=vocab_size)
-    tok = Tokenizer(proto)
-    (out / "tokenizer").mkdir(parents=True)
-    (out / "tokenizer/tokenizer.model").write_bytes(proto)
-    docs = {"train": [], "val": []}
-    for i, text in enumerate(texts):
-        doc_id = f"doc-{i}"
-        docs[split_of(doc_id, val_fraction)].append((doc_id, tok.encode(text) + [tok.eos_id]))
-    files = []
-    for split, items in docs.items():
-        (out / "tokens" / split).mkdir(parents=True)
-        for k in range(shards_per_split):
-            part = items[k::shards_per_split]
-            path = f"tokens/{split}/{k:05d}.arrow"
-            info = write_shard(out / path, [i for i, _ in part], [t for _, t in part], tok.dtype,
-                               eos_id=tok.eos_id)
-            files.append({"split": split, "path": path, **info})
-    write_manifest(out, build_manifest(
-        tokenizer=tok, tokenizer_path="tokenizer/tokenizer.model", shards=files,
-        funnel={"records": len(texts), "kept": len(texts)}, config={"fixture": True}))
-    return tok
+def make_out(out: Path, texts: list[str], vocab_size: int) -> None:
+    """A curation-style OUT/ folder (tokenizer, two train and two val shards, manifest), the
+    tokenizer trained on every text."""
+    write_out(out, train_tokenizer(texts, vocab_size=vocab_size),
+              [(f"doc-{i}", text) for i, text in enumerate(texts)], 0.1, shards_per_split=2,
+              config={"fixture": True})
 
 
 def documents(path=SHAKESPEARE, lines_per_doc: int = 40) -> list[str]:
