@@ -26,6 +26,8 @@ from pipeline.options import parse_args
 from pipeline.progress import DIRECT_RUNNERS, ProgressLine, reports_reach_launcher
 from tokenizer.manifest import MANIFEST
 
+EXIT_NOTHING_KEPT = 3  # the job finished, but kept no document to tokenize for the train split
+
 # SDK-worker subprocesses echo Beam's start-up chatter to our stderr; keep their warnings.
 QUIET_WORKERS = json.dumps({"apache_beam": "WARNING", "apache_beam.options.pipeline_options": "ERROR",
                             "__main__": "ERROR"})
@@ -69,10 +71,30 @@ def new_pipeline(beam_args: list[str]) -> beam.Pipeline:
     return beam.Pipeline(runner=direct_runner(options) if local else None, options=options)
 
 
-def read_funnel(out: str) -> dict:
-    """The funnel of OUT/manifest.json, read through FileSystems (OUT may be gs:// or s3://)."""
+def read_out_manifest(out: str) -> dict:
+    """OUT/manifest.json, read through FileSystems (OUT may be gs:// or s3://)."""
     with FileSystems.open(f"{out}/{MANIFEST}", compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return json.loads(f.read())["funnel"]
+        return json.loads(f.read())
+
+
+def summary(manifest: dict, out: str) -> tuple[list[str], int]:
+    """The job's closing lines about its tokenizer and what it kept, and the exit status."""
+    funnel, tok = manifest["funnel"], manifest["tokenizer"]
+    asked = manifest["config"]["tokenize"]["vocab_size"]
+    if tok is None:
+        why = ("nothing was kept" if funnel["kept"] == 0 else
+               f"none of the {funnel['kept']} kept documents is in the train split")
+        return [f"cc2gpt curate: {why}: tokenization skipped (no tokenizer, no token shards); "
+                f"`cc2gpt inspect {out}` shows why pages were dropped"], EXIT_NOTHING_KEPT
+    lines = []
+    if manifest["config"]["tokenize"]["tokenizer"] is None and tok["vocab_size"] < asked:
+        lines.append(f"cc2gpt curate: trained a tokenizer of {tok['vocab_size']:,} pieces, the most "
+                     f"this sample supports (--vocab-size {asked:,})")
+    if funnel["kept"] == 0:
+        lines.append(f"cc2gpt curate: nothing was kept: wrote empty token shards; "
+                     f"`cc2gpt inspect {out}` shows why pages were dropped")
+        return lines, EXIT_NOTHING_KEPT
+    return lines, 0
 
 
 def curate_main(argv: list[str]) -> int:
@@ -97,7 +119,10 @@ def curate_main(argv: list[str]) -> int:
     if result.state != PipelineState.DONE:
         print(f"cc2gpt curate: the job ended {result.state}", file=sys.stderr)
         return 1
-    funnel = read_funnel(config.output)
+    manifest = read_out_manifest(config.output)
     print(f"cc2gpt curate: wrote {config.output} in {time.time() - started:.1f}s", file=sys.stderr)
-    print(json.dumps(funnel, indent=2))
-    return 0
+    lines, status = summary(manifest, config.output)
+    for line in lines:
+        print(line, file=sys.stderr)
+    print(json.dumps(manifest["funnel"], indent=2))
+    return status

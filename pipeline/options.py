@@ -13,6 +13,7 @@ from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FilterConfig, parse_filter_overrides
 from pipeline.langid import LanguageConfig
+from tokenizer.shards import DEFAULT_VAL_FRACTION
 
 
 @dataclass
@@ -22,7 +23,7 @@ class TokenizeConfig:
     vocab_size: int = 32768             # for the trained tokenizer
     sample_bytes: int = 200_000_000     # bounded training sample of kept text
     shard_tokens: int = 100_000_000     # target tokens per shard
-    val_fraction: float = 0.01          # share of documents (by stable id hash) in val
+    val_fraction: float = DEFAULT_VAL_FRACTION  # share of documents (by stable id hash) in val
 
 
 @dataclass

@@ -13,11 +13,11 @@ class _Sign(beam.DoFn):
         self.wordless = Metrics.counter("dedup", "docs_without_shingles")
 
     def process(self, batch):
-        for doc, sig in zip(batch, self.hasher.signatures([d["text"] for d in batch])):
+        for doc, sig in zip(batch, self.hasher.signatures([d.text for d in batch])):
             if sig is None:
                 self.wordless.inc()   # nothing to compare: such a doc is only exact-deduplicated
             else:
-                yield doc["id"], sig
+                yield doc.id, sig
 
 
 class Signatures(beam.PTransform):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.doc import Doc
 from pipeline.filters.base import Filter, find_duplicates, split_words
 
 # Marks that end a sentence in the scripts lid.176 commonly returns.
@@ -26,8 +27,8 @@ class FineWebQuality(Filter):
     char_duplicates_ratio: float = 0.01  # drop if duplicated lines hold this share of characters
     new_line_ratio: float = 0.3         # drop list-like pages: newlines per word
 
-    def filter(self, doc: dict) -> str | None:
-        text = doc["text"]
+    def filter(self, doc: Doc) -> bool | str:
+        text = doc.text
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return "empty"
@@ -48,4 +49,4 @@ class FineWebQuality(Filter):
             return "char_dup_ratio"
         if s["newline_ratio"] > self.new_line_ratio:
             return "list_ratio"
-        return None
+        return True

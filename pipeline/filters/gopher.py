@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from pipeline.doc import Doc
 from pipeline.filters.base import Filter, find_duplicates, split_words
 
 _PARAGRAPH = re.compile(r"\n{2,}")
@@ -62,8 +63,8 @@ class GopherRepetition(Filter):
     top_n_grams: tuple[tuple[int, float], ...] = TOP_NGRAMS
     dup_n_grams: tuple[tuple[int, float], ...] = DUP_NGRAMS
 
-    def filter(self, doc: dict) -> str | None:
-        text = doc["text"]
+    def filter(self, doc: Doc) -> bool | str:
+        text = doc.text
         chars = max(len(text), 1)
         paragraphs = _PARAGRAPH.split(text.strip())
         lines = _LINES.split(text)
@@ -88,7 +89,7 @@ class GopherRepetition(Filter):
         for key, limit in limits.items():
             if values[key] > limit:
                 return key
-        return None
+        return True
 
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -115,8 +116,8 @@ class GopherQuality(Filter):
     min_stop_words: int = 2
     stop_words: tuple[str, ...] = STOP_WORDS
 
-    def filter(self, doc: dict) -> str | None:
-        text = doc["text"]
+    def filter(self, doc: Doc) -> bool | str:
+        text = doc.text
         words = [w for w in split_words(text) if not _PUNCT.fullmatch(w)]
         n_words = len(words)
         lines = text.splitlines() or [""]
@@ -152,4 +153,4 @@ class GopherQuality(Filter):
             return "too_few_alpha_words"
         if s["stop_words"] < self.min_stop_words:
             return "too_few_stop_words"
-        return None
+        return True

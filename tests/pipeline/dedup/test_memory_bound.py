@@ -5,12 +5,13 @@ key, not by the input; the rest of a DirectRunner worker's growth is the
 runner's bundle hand-over (bench/dedup_throughput.py --memory-docs shows it).
 tracemalloc counts allocations, not RSS, so this is deterministic on a busy machine.
 """
+import dataclasses
 import tracemalloc
 
 from dedup_testlib import DATA, make_doc, read_text
 
 from pipeline.dedup import DedupConfig, _repoint
-from pipeline.dedup.exact import _KeepSmallestId, reject
+from pipeline.dedup.exact import _KeepSmallestId
 from pipeline.dedup.fuzzy import _Sign, _Star
 from pipeline.dedup.minhash import MinHasher
 
@@ -87,8 +88,8 @@ def test_repointing_a_big_exact_group_is_streamed_not_held():
     doc = make_doc("x", _window(1))
 
     def group(size):
-        values = _Regenerated(size + 1, lambda i: "new-root" if i == size else reject(
-            {**doc, "id": f"p{i:07d}"}, "exact_duplicate", "old-root"))
+        values = _Regenerated(size + 1, lambda i: "new-root" if i == size else dataclasses.replace(
+            doc, id=f"p{i:07d}").reject("dedup", "exact_duplicate", "old-root"))
         return lambda: _repoint(("old-root", values))
 
     _assert_flat(_peak_bytes(group(1_000)), _peak_bytes(group(8_000)))
