@@ -4,7 +4,9 @@
 `cc2gpt train` and `python -m train`; importing lazily keeps `cc2gpt inspect`
 free of torch and `cc2gpt train` free of Beam.
 """
+import contextlib
 import importlib
+import logging
 import sys
 
 # subcommand -> (module, function taking argv, one-line help)
@@ -24,6 +26,18 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def quiet_imports():
+    """Libraries that log while they import (Beam: "apitools not found ...") print nothing:
+    with a handler on the root logger, Python's logging adds no stderr handler of its own."""
+    root, handler = logging.getLogger(), logging.NullHandler()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -34,7 +48,9 @@ def main(argv=None) -> int:
         print(f"cc2gpt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module, func, _ = COMMANDS[name]
-    result = getattr(importlib.import_module(module), func)(rest)
+    with quiet_imports():
+        command = getattr(importlib.import_module(module), func)
+    result = command(rest)
     return int(result or 0)
 
 

@@ -11,7 +11,6 @@ shows the job's counters.
 """
 import contextlib
 import json
-import logging
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.curate import Curate
+from pipeline.logs import console
 from pipeline.options import parse_args
 from pipeline.progress import DIRECT_RUNNERS, ProgressLine, reports_reach_launcher
 from tokenizer.manifest import MANIFEST
@@ -55,12 +55,21 @@ def direct_runner(options: PipelineOptions):
     inside the launcher process, so `direct_running_mode` and `direct_num_workers`
     no longer spread the job over cores. Building the FnApiRunner here keeps a
     local job's workers, speed and progress line the same on every machine.
+    In multi_processing mode the workers start as `python -m pipeline.worker`
+    (Beam's worker, quiet on stderr); the mode option is then cleared, or the
+    FnApiRunner would put its own worker command back.
     """
+    from apache_beam.options.pipeline_options import DirectOptions
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+    direct, environment = options.view_as(DirectOptions), None
+    if direct.direct_running_mode == "multi_processing":
+        environment = SubprocessSDKEnvironment.from_command_string(f"{sys.executable} -m pipeline.worker")
+        direct.direct_running_mode = None
+    return fn_runner.FnApiRunner(default_environment=environment, provision_info=fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
@@ -99,17 +108,18 @@ def summary(manifest: dict, out: str) -> tuple[list[str], int]:
 
 def curate_main(argv: list[str]) -> int:
     config, beam_args = parse_args(argv)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    with console(config.log_level) as shown:
+        return _curate(config, beam_args, shown)
+
+
+def _curate(config, beam_args: list[str], shown) -> int:
     started = time.time()
     p = new_pipeline(beam_args)
     options = p.options
     _ = p | "Curate" >> Curate(config)
-    if reports_reach_launcher(options):
-        progress = ProgressLine()
-    else:  # the runner's console shows the counters; here, its job id, URL and state changes
-        for name in ("apache_beam.runners.dataflow", "apache_beam.runners.portability.portable_runner"):
-            logging.getLogger(name).setLevel(logging.INFO)
-        progress = contextlib.nullcontext()
+    # Where worker logs reach this process, the progress line; elsewhere the runner's console shows
+    # the counters, and its job id, URL and state changes show here (pipeline.logs).
+    progress = ProgressLine(show=shown) if reports_reach_launcher(options) else contextlib.nullcontext()
     with progress:
         result = p.run()  # the DirectRunner returns when done, remote runners once submitted
         result.wait_until_finish()

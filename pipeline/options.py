@@ -13,6 +13,7 @@ from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FilterConfig, parse_filter_overrides
 from pipeline.langid import LanguageConfig
+from pipeline.logs import LEVELS
 from tokenizer.shards import DEFAULT_VAL_FRACTION
 
 
@@ -36,6 +37,7 @@ class CurateConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    log_level: str = "error"            # library log records shown on stderr (pipeline.logs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fuzzy-dedup", action="store_true", help="exact dedup only")
     p.add_argument("--dedup-against", default=None, metavar="PREV_OUT",
                    help="also drop documents near-duplicate to those a previous run kept")
+    p.add_argument("--log-level", choices=LEVELS, default=CurateConfig.log_level,
+                   help="also show library log records (Beam, trafilatura, ...) at this level and above")
     return p
 
 
@@ -95,5 +99,6 @@ def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
         tokenize=TokenizeConfig(tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                                 sample_bytes=args.tokenizer_sample_bytes,
                                 shard_tokens=args.shard_tokens, val_fraction=args.val_fraction),
+        log_level=args.log_level,
     )
     return config, beam_args
