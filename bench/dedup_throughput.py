@@ -57,7 +57,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from _common import read_text  # noqa: E402
 from pipeline.dedup import DedupConfig  # noqa: E402
-from pipeline.dedup.fuzzy import _Sign  # noqa: E402
+from pipeline.dedup.fuzzy import Sign  # noqa: E402
 from pipeline.dedup.minhash import MinHasher  # noqa: E402
 from pipeline.doc import Doc  # noqa: E402
 
@@ -87,7 +87,7 @@ def _clocks():
 
 def cc2gpt_signatures(texts: list[str], config: DedupConfig) -> "np.ndarray":
     """(CPU, wall) seconds for the signature DoFn over batches, plus the band keys of every signature."""
-    sign = _Sign(MinHasher(config.num_perm, config.ngram, config.seed, *config.bands_rows()))
+    sign = Sign(MinHasher(config.num_perm, config.ngram, config.seed, *config.bands_rows()))
     docs = [Doc(id=str(i), url="", crawl_date="", text=t) for i, t in enumerate(texts)]
     start = _clocks()
     for i in range(0, len(docs), config.batch_size):

@@ -53,7 +53,7 @@ MAIN_SIGNALS = (
 )
 
 
-def _lookup(config: dict, path: tuple):
+def threshold_at(config: dict, path: tuple):
     """A threshold from the manifest config, or None (filter off, key absent)."""
     value = config
     for key in path:
@@ -163,7 +163,7 @@ def _signals_figure(config: dict, kept: dict, rejected: dict) -> str | None:
         if log:
             ax.set_xscale("log")
         for path in paths:
-            threshold = _lookup(config, path)
+            threshold = threshold_at(config, path)
             if threshold is not None:
                 ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         ax.set_title(f"{label}\n{column}", fontsize=8)

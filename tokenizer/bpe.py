@@ -48,7 +48,7 @@ def train_tokenizer(
     `num_threads` is a fixed number, not the machine's core count: the model
     file records it, so it must not vary for reruns to give identical bytes.
     """
-    sentences = (chunk for text in texts for chunk in _chunks(text, max_sentence_bytes))
+    sentences = (chunk for text in texts for chunk in sentence_chunks(text, max_sentence_bytes))
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -84,7 +84,7 @@ def train_tokenizer(
     return model.getvalue()
 
 
-def _chunks(text: str, max_bytes: int) -> Iterable[str]:
+def sentence_chunks(text: str, max_bytes: int) -> Iterable[str]:
     """Split `text` into pieces of at most `max_bytes` UTF-8 bytes, at line ends when possible."""
     if len(text) * 4 <= max_bytes or len(text.encode("utf-8")) <= max_bytes:
         if text:

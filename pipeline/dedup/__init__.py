@@ -74,7 +74,7 @@ class Dedup(beam.PTransform):
                            decided.moved)
                           | "RejectsAndMoves" >> beam.Flatten()
                           | "ByFormerKept" >> beam.GroupByKey()
-                          | "Repoint" >> beam.FlatMap(_repoint))
+                          | "Repoint" >> beam.FlatMap(repoint))
 
         result = {"kept": decided.kept,
                   "rejected": (decided[REJECTED], exact_rejected) | "AllRejected" >> beam.Flatten()}
@@ -124,7 +124,7 @@ class _Decide(beam.DoFn):
             yield beam.pvalue.TaggedOutput("moved", (doc_id, target))
 
 
-def _repoint(group):
+def repoint(group):
     """Exact duplicates of a doc that fuzzy dedup dropped point to the doc kept in its place.
 
     The group holds the rejects (Docs) and at most one new target (str). Two

@@ -10,7 +10,7 @@ from pipeline.doc import REJECTED
 STAGE = "dedup"
 
 
-class _KeepSmallestId(beam.DoFn):
+class KeepSmallestId(beam.DoFn):
     """One group of identical normalized texts -> the kept doc (main) and rejects (tagged).
 
     Reads the grouped iterable twice (Beam's grouped values are re-iterable and
@@ -45,5 +45,5 @@ class ExactDedup(beam.PTransform):
             docs
             | "KeyByTextHash" >> beam.Map(lambda doc: (text_hash(doc.text), doc))
             | "GroupIdentical" >> beam.GroupByKey()
-            | "KeepSmallestId" >> beam.ParDo(_KeepSmallestId()).with_outputs(REJECTED, main="kept")
+            | "KeepSmallestId" >> beam.ParDo(KeepSmallestId()).with_outputs(REJECTED, main="kept")
         )

@@ -10,9 +10,9 @@ import tracemalloc
 
 from dedup_testlib import DATA, make_doc, read_text
 
-from pipeline.dedup import DedupConfig, _repoint
-from pipeline.dedup.exact import _KeepSmallestId
-from pipeline.dedup.fuzzy import _Sign, _Star
+from pipeline.dedup import DedupConfig, repoint
+from pipeline.dedup.exact import KeepSmallestId
+from pipeline.dedup.fuzzy import Sign, Star
 from pipeline.dedup.minhash import MinHasher
 
 WORDS = read_text(DATA / "lm_corpus/gutenberg/austen-persuasion.txt").split()
@@ -53,7 +53,7 @@ def _window(i: int, size: int = 120) -> str:
 
 def test_signature_batches_do_not_accumulate():
     cfg = DedupConfig(batch_size=64)
-    sign = _Sign(MinHasher(cfg.num_perm, cfg.ngram, cfg.seed, *cfg.bands_rows()))
+    sign = Sign(MinHasher(cfg.num_perm, cfg.ngram, cfg.seed, *cfg.bands_rows()))
 
     def stream(batches):
         def run():
@@ -71,7 +71,7 @@ def test_a_big_exact_group_is_streamed_not_held():
 
     def group(size):
         docs = _Regenerated(size, lambda i: make_doc(f"p{size - i:07d}", text))   # smallest id comes last
-        return lambda: _KeepSmallestId().process(("hash", docs))
+        return lambda: KeepSmallestId().process(("hash", docs))
 
     _assert_flat(_peak_bytes(group(1_000)), _peak_bytes(group(8_000)))
 
@@ -79,7 +79,7 @@ def test_a_big_exact_group_is_streamed_not_held():
 def test_a_big_lsh_bucket_is_streamed_not_held():
     def bucket(size):
         ids = _Regenerated(size, lambda i: f"doc/{size - i:07d}")
-        return lambda: _Star().process(((0, b"band"), ids))
+        return lambda: Star().process(((0, b"band"), ids))
 
     _assert_flat(_peak_bytes(bucket(5_000)), _peak_bytes(bucket(40_000)))
 
@@ -90,6 +90,6 @@ def test_repointing_a_big_exact_group_is_streamed_not_held():
     def group(size):
         values = _Regenerated(size + 1, lambda i: "new-root" if i == size else dataclasses.replace(
             doc, id=f"p{i:07d}").reject("dedup", "exact_duplicate", "old-root"))
-        return lambda: _repoint(("old-root", values))
+        return lambda: repoint(("old-root", values))
 
     _assert_flat(_peak_bytes(group(1_000)), _peak_bytes(group(8_000)))
