@@ -7,7 +7,9 @@ turns these defaults off. While the job runs, a live progress line
 (`pipeline.progress`: records read, pages, documents past the filters, kept,
 rate) is drawn on stderr where worker logs reach this process (the DirectRunner,
 Beam's embedded job service); on Dataflow, Flink and Spark the runner's console
-shows the job's counters.
+shows the job's counters. Exit status: 0 when documents were kept, 1 when the
+job failed, 3 (`EXIT_NOTHING_KEPT`) when it finished but kept no document for
+the train split.
 """
 import contextlib
 import json
