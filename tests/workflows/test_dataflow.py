@@ -18,8 +18,8 @@ from pipeline.options import parse_args
 ROOT = Path(__file__).resolve().parents[2]
 WARCS = str(ROOT / ".." / "shared" / "data" / "warc" / "*.warc.gz")
 IMAGE = "us-docker.pkg.dev/my-project/cc2gpt/curate:0.1.0"
-STAGES = ("ReadWarc", "Extract", "LanguageID", "Filter", "Dedup", "WriteDocuments", "WriteRejected",
-          "TrainTokenizer", "WriteTokenShards", "WriteManifest")
+STAGES = ("ReadWarc", "URLFilter", "Extract", "LanguageID", "FiltersAndRewriters", "Dedup", "TrainTokenizer",
+          "Tokenize", "WriteDocuments", "WriteRejected", "WriteManifest")
 
 
 @pytest.fixture(scope="module")
