@@ -1,16 +1,15 @@
 """FineWeb's own three rules (Penedo et al. 2024, section 3.3.3) plus its list-page rule.
 
-Lines are the non-blank lines of the (C4-cleaned) text.
+Lines are the non-blank lines of the (C4-cleaned) text. As in datatrove, a
+line ends a sentence if its last character is a Unicode sentence terminal
+("." "!" "?" "。" ...; not a closing quote or "…").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from pipeline.filters.base import Filter, find_duplicates, split_words
-
-# Marks that end a sentence in the scripts lid.176 commonly returns.
-TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "»", "…", "。", "！", "？",
-                        "؟", "।", "॥", "።", "։", "۔", "܀", "᙮", "‼", "‽", "⁇", "⁈", "⁉")
+from pipeline.filters.text import TERMINAL_PUNCTUATION
 
 
 @dataclass
@@ -44,7 +43,7 @@ class FineWebQuality(Filter):
             return "line_punct_ratio"
         if s["short_line_ratio"] > self.short_line_thr:
             return "short_line_ratio"
-        if s["char_dup_ratio"] >= self.char_duplicates_ratio:
+        if s["char_dup_ratio"] > self.char_duplicates_ratio:
             return "char_dup_ratio"
         if s["newline_ratio"] > self.new_line_ratio:
             return "list_ratio"

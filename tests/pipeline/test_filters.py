@@ -34,6 +34,14 @@ def prose(n_words, stop_words=2):
     return " ".join(words)
 
 
+ARTICLE = """The town council met on Tuesday evening to discuss the new budget for the coming year.
+Members asked the treasurer why the cost of road repairs had risen so sharply since the spring.
+She explained that the price of asphalt doubled after two suppliers closed their plants in the region.
+Several residents spoke about the bus route to the hospital, which they said runs far too rarely.
+The mayor promised that a full report with the options would be published before the end of May.
+Questions about the meeting can be sent to the clerk at me@example.com before Friday."""
+
+
 # ---- Gopher quality --------------------------------------------------------
 
 def test_gopher_quality_word_count_bounds():
@@ -45,8 +53,10 @@ def test_gopher_quality_word_count_bounds():
 
 
 def test_gopher_quality_punctuation_is_not_a_word():
-    reason, d = run(GopherQuality(), prose(49) + " , . ! ? ; :")
+    reason, d = run(GopherQuality(), prose(49) + " , . ! ? ; : ... — »")
     assert reason == "too_few_words" and d["signals"]["gopher_quality_n_words"] == 49
+    reason, d = run(GopherQuality(), prose(49) + " C++")  # a token with a letter is a word
+    assert reason is None and d["signals"]["gopher_quality_n_words"] == 50
 
 
 def test_gopher_quality_mean_word_length_bounds():
@@ -57,12 +67,12 @@ def test_gopher_quality_mean_word_length_bounds():
     assert run(f, " ".join(["abcdefghij"] * 59 + ["abcdefghijk"]))[0] == "long_mean_word_length"
 
 
-def test_gopher_quality_hash_and_ellipsis_ratio():
-    f = GopherQuality()
-    assert run(f, prose(50) + " #" * 5)[0] is None        # 5 / 50 = 0.1
-    assert run(f, prose(50) + " #" * 6)[0] == "too_many_hashes"
-    assert run(f, "… " * 5 + prose(50))[0] is None
-    assert run(f, "… " * 6 + prose(50))[0] == "too_many_ellipsis"
+def test_gopher_quality_hash_and_ellipsis_ratio_count_every_token():
+    f = GopherQuality()  # per token, punctuation included: 6 / (54 + 6) = 0.1
+    assert run(f, prose(54) + " #" * 6)[0] is None
+    assert run(f, prose(53) + " #" * 6)[0] == "too_many_hashes"
+    assert run(f, "… " * 6 + prose(54))[0] is None
+    assert run(f, "… " * 6 + prose(53))[0] == "too_many_ellipsis"
 
 
 def test_gopher_quality_bullet_and_ellipsis_lines():
@@ -70,20 +80,33 @@ def test_gopher_quality_bullet_and_ellipsis_lines():
     lines = [prose(10) for _ in range(10)]
     bullets = ["• " + l for l in lines[:9]] + lines[9:]
     assert run(f, "\n".join(bullets))[0] is None                      # 9 / 10 = 0.9
-    assert run(f, "\n".join("- " + l for l in lines))[0] == "too_many_bullet_lines"
+    assert run(f, "\n".join("  - " + l for l in lines))[0] == "too_many_bullet_lines"
+    for mark in ("* ", "– ", "· ", "1. "):  # only "•" and "-" start a bullet line
+        _, d = run(f, "\n".join(mark + l for l in lines))
+        assert d["signals"]["gopher_quality_bullet_lines_ratio"] == 0
     ellipsis = [l + " ..." for l in lines[:3]] + lines[3:]
     assert run(f, "\n".join(ellipsis))[0] is None                     # 3 / 10 = 0.3
-    ellipsis = [l + " ..." for l in lines[:4]] + lines[4:]
+    ellipsis = [l + "… " for l in lines[:2]] + [l + "...." for l in lines[2:4]] + lines[4:]
     assert run(f, "\n".join(ellipsis))[0] == "too_many_ellipsis_lines"
 
 
-def test_gopher_quality_alphabetic_words_and_stop_words():
+def test_gopher_quality_alphabetic_tokens():
     f = GopherQuality()
     assert run(f, prose(40) + " 1234" * 10)[0] is None                # 40 / 50 = 0.8
     assert run(f, prose(39) + " 1234" * 11)[0] == "too_few_alpha_words"
+    # punctuation marks are tokens without a letter too (as datatrove counts)
+    assert run(f, prose(80) + " ." * 20)[0] is None                   # 80 / 100
+    assert run(f, prose(80) + " ." * 21)[0] == "too_few_alpha_words"
+
+
+def test_gopher_quality_stop_words_are_distinct_and_case_sensitive():
+    f = GopherQuality()
+    assert run(f, prose(50, stop_words=2))[0] is None
     assert run(f, prose(50, stop_words=1))[0] == "too_few_stop_words"
-    reason, d = run(f, prose(50, stop_words=2).replace("the", "The"))  # case-insensitive
-    assert reason is None and d["signals"]["gopher_quality_stop_words"] == 2
+    reason, d = run(f, prose(48, stop_words=0) + " the the")
+    assert reason == "too_few_stop_words" and d["signals"]["gopher_quality_stop_words"] == 1
+    reason, d = run(f, prose(50, stop_words=2).replace("the", "The"))
+    assert reason == "too_few_stop_words" and d["signals"]["gopher_quality_stop_words"] == 1
 
 
 # ---- Gopher repetition -----------------------------------------------------
@@ -101,7 +124,14 @@ def test_repetition_signals_match_hand_counts():
     words = "x y x y x y".split()
     assert top_ngram_chars(words, 2) == 9                 # "x y" three times
     assert duplicate_ngram_chars("a b c d e a b c d e".split(), 5) == 5
-    assert top_ngram_chars("a b c d".split(), 2) == 0      # nothing repeats
+    assert top_ngram_chars("a b c d".split(), 2) == 3      # "a b" once: a top n-gram all the same
+
+
+def test_repetition_short_and_empty_texts():
+    # one 2-gram is the whole text: datatrove rejects it, so does a short page here
+    reason, d = run(GopherRepetition(), "Hello world")
+    assert reason == "top_2_gram_frac" and d["signals"]["gopher_repetition_top_2_gram_frac"] == 1
+    assert run(GopherRepetition(), "")[0] == "empty"
 
 
 def test_repetition_line_and_paragraph_fractions():
@@ -183,6 +213,15 @@ def test_fineweb_line_punctuation_ratio():
     assert run(FineWebQuality(line_punct_exclude_zero=True), lines_text(0, 25))[0] is None
 
 
+def test_fineweb_sentence_ends_are_unicode_terminals():
+    # a closing quote, "»" or an ellipsis character does not end a line's sentence; 。 and ؟ do
+    f = FineWebQuality(line_punct_thr=1, short_line_thr=1)
+    for end in ('"', "”", "»", "…", ")"):
+        assert run(f, f"He said it was fine{end}")[0] == "line_punct_ratio", end
+    for end in (".", "!", "?", "。", "؟", "।"):
+        assert run(f, f"He said it was fine{end}")[0] is None, end
+
+
 def test_fineweb_short_line_ratio():
     f = FineWebQuality()
     assert run(f, lines_text(33, 0, n_short=67))[0] is None   # 67 / 100 = 0.67
@@ -195,7 +234,7 @@ def test_fineweb_duplicate_line_characters():
     reason, d = run(FineWebQuality(), text)
     ratio = d["signals"]["fineweb_char_dup_ratio"]
     assert reason == "char_dup_ratio" and ratio == len(repeated) / len(text.replace("\n", ""))
-    assert run(FineWebQuality(char_duplicates_ratio=ratio + 1e-9), text)[0] is None
+    assert run(FineWebQuality(char_duplicates_ratio=ratio), text)[0] is None  # at the threshold
 
 
 def test_fineweb_list_ratio_and_empty():
@@ -267,17 +306,11 @@ def test_every_filter_declares_prefixed_signals():
         assert all(s.startswith(f.name + "_") for s in f.signals)
 
 
-ARTICLE = """The town council met on Tuesday evening to discuss the new budget for the coming year.
-Members asked the treasurer why the cost of road repairs had risen so sharply since the spring.
-She explained that the price of asphalt doubled after two suppliers closed their plants in the region.
-Several residents spoke about the bus route to the hospital, which they said runs far too rarely.
-The mayor promised that a full report with the options would be published before the end of May.
-Questions about the meeting can be sent to the clerk at me@example.com before Friday."""
 
 
 def test_filter_fn_tags_rejects_with_stage_and_reason():
     good = doc(ARTICLE)
-    short = dict(doc("Too short."), id="short")
+    short = dict(doc(" ".join(ARTICLE.split("\n")[:2])), id="short")  # 34 words
     with TestPipeline() as p:
         out = (p | beam.Create([dict(good, id="good"), short])
                | beam.ParDo(FilterFn(build_filters(FilterConfig()))).with_outputs("rejected", main="kept"))
