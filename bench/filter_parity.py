@@ -11,8 +11,9 @@ also cleans lines, a page on which both keep must also yield the same text.
     .venv/bin/python bench/filter_parity.py [--warc GLOB]
 
 Per filter: pages, agree, disagree, both keep, both reject, only ours rejects,
-only theirs rejects, both reject for the same rule, and the reason pairs
-(ours / theirs) of every disagreement. Last line: `ratio: X` = the fraction of
+only theirs rejects, both reject for the same rule, CPU time of each side
+(contended machines make it rough), and the reason pairs (ours / theirs) of
+every disagreement. Last line: `ratio: X` = the fraction of
 pages on which every filter agrees.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import dataclasses
 import glob
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -90,11 +92,17 @@ def english_pages(pattern: str) -> tuple[list[dict], Counter]:
 def compare(ours, docs: list[dict]) -> tuple[Counter, Counter, list[bool]]:
     """Outcome counts, disagreement reason pairs, and per page whether the filters agree."""
     peer, counts, pairs, agree = theirs(ours), Counter(), Counter(), []
+    ours.setup()  # spaCy loads before timing, on both sides
+    peer.filter(Document(text="Warm up.", id="0"))
     for d in docs:
         mine = dict(d, signals={})
         their = Document(text=d["text"], id=d["id"])
+        start = time.process_time()
         reason = ours.filter(mine)
+        counts["ours CPU ms"] += time.process_time() - start
+        start = time.process_time()
         result = peer.filter(their)
+        counts["theirs CPU ms"] += time.process_time() - start
         their_keep, peer_reason = (result, None) if isinstance(result, bool) else result
         peer_reason = their_reason(peer_reason) if not their_keep else None
         same_text = reason is not None or not their_keep or mine["text"] == their.text
@@ -111,13 +119,15 @@ def compare(ours, docs: list[dict]) -> tuple[Counter, Counter, list[bool]]:
             counts["same rule"] += reason == peer_reason
         agree.append((reason is None) == their_keep and same_text)
     counts["agree"], counts["disagree"] = sum(agree), len(agree) - sum(agree)
+    for side in ("ours CPU ms", "theirs CPU ms"):
+        counts[side] = round(1000 * counts[side])
     return counts, pairs, agree
 
 
 def report(docs: list[dict]) -> float:
     """Print the per-filter table and the disagreements; return the all-agree fraction."""
     columns = ["agree", "disagree", "both keep", "both reject", "only ours rejects",
-               "only theirs rejects", "same rule", "text differs"]
+               "only theirs rejects", "same rule", "text differs", "ours CPU ms", "theirs CPU ms"]
     print(f"{'filter':<18} {'pages':>5} " + " ".join(f"{c:>{len(c)}}" for c in columns))
     every = [True] * len(docs)
     notes = []

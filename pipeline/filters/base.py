@@ -8,17 +8,7 @@ Text modifiers (C4 line cleaning, PII masking) edit `doc["text"]` in place.
 """
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Iterable
-
-# Words as nltk's word_tokenize sees them for the purpose of these rules:
-# runs of word characters (keeping contractions), and each punctuation mark
-# as its own token (datatrove's Gopher rules count those).
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-
-
-def split_words(text: str) -> list[str]:
-    return _WORD.findall(text)
 
 
 def find_duplicates(items: Iterable[str]) -> tuple[int, int]:

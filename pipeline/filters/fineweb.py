@@ -2,14 +2,14 @@
 
 Lines are the non-blank lines of the (C4-cleaned) text. As in datatrove, a
 line ends a sentence if its last character is a Unicode sentence terminal
-("." "!" "?" "。" ...; not a closing quote or "…").
+("." "!" "?" "。" ...; not a closing quote or "…"), and words are spaCy tokens.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.filters.base import Filter, find_duplicates, split_words
-from pipeline.filters.text import TERMINAL_PUNCTUATION
+from pipeline.filters.base import Filter, find_duplicates
+from pipeline.filters.text import TERMINAL_PUNCTUATION, english, split_words
 
 
 @dataclass
@@ -24,6 +24,9 @@ class FineWebQuality(Filter):
     short_line_length: int = 30
     char_duplicates_ratio: float = 0.01  # drop if duplicated lines hold this share of characters
     new_line_ratio: float = 0.3         # drop list-like pages: newlines per word
+
+    def setup(self) -> None:
+        english()
 
     def filter(self, doc: dict) -> str | None:
         text = doc["text"]

@@ -1,6 +1,6 @@
 """Gopher's repetition and quality rules (Rae et al. 2021, appendix A), with
 the thresholds FineWeb ran them with (datatrove's defaults), counted as
-datatrove counts them.
+datatrove counts them: words are spaCy's English tokens (pipeline.filters.text).
 
 All signals are computed for every document (not only up to the first failed
 rule) so the rejected Parquet explains every rule, not just the first.
@@ -11,8 +11,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from pipeline.filters.base import Filter, find_duplicates, split_words
-from pipeline.filters.text import PUNCTUATION
+from pipeline.filters.base import Filter, find_duplicates
+from pipeline.filters.text import PUNCTUATION, english, split_words
 
 _PARAGRAPH = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
@@ -66,6 +66,9 @@ class GopherRepetition(Filter):
     dup_line_char_frac: float = 0.2
     top_n_grams: tuple[tuple[int, float], ...] = TOP_NGRAMS
     dup_n_grams: tuple[tuple[int, float], ...] = DUP_NGRAMS
+
+    def setup(self) -> None:
+        english()
 
     def filter(self, doc: dict) -> str | None:
         text = doc["text"]
@@ -126,6 +129,9 @@ class GopherQuality(Filter):
     min_alpha_words_ratio: float = 0.8
     min_stop_words: int = 2
     stop_words: tuple[str, ...] = STOP_WORDS
+
+    def setup(self) -> None:
+        english()
 
     def filter(self, doc: dict) -> str | None:
         text = doc["text"]

@@ -1,15 +1,22 @@
-"""Each filter rule at its threshold: at the boundary the document is kept, one step past it is not."""
+"""Each filter rule at its threshold: at the boundary the document is kept, one step past it is not;
+and the Gopher, C4 and FineWeb filters decide as datatrove's do on the same text."""
 import dataclasses
+import inspect
+import random
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipeline.filters import (C4Quality, FilterConfig, FilterFn, FineWebQuality, GopherQuality,
                               GopherRepetition, PIIMask, URLBlocklist, build_filters,
                               parse_filter_overrides)
 from pipeline.filters.gopher import duplicate_ngram_chars, top_ngram_chars
+from pipeline.filters.text import (PUNCTUATION, TERMINAL_PUNCTUATION, count_sentences, english,
+                                   split_words)
 
 
 def doc(text, url="http://example.com/page"):
@@ -50,6 +57,23 @@ def test_gopher_quality_word_count_bounds():
     assert run(f, prose(49))[0] == "too_few_words"
     assert run(GopherQuality(max_doc_words=60), prose(61))[0] == "too_many_words"
     assert run(GopherQuality(max_doc_words=60), prose(60))[0] is None
+
+
+def test_words_are_spacy_english_tokens():
+    # datatrove's English words: contractions, abbreviations and numbers as spaCy splits them
+    assert split_words("It's 3.5 miles... I don't know, e.g. the U.S.") == (
+        "It", "'s", "3.5", "miles", "...", "I", "do", "n't", "know", ",", "e.g.", "the", "U.S.")
+
+
+def test_tokenizer_starts_afresh_past_its_vocabulary_cap(monkeypatch):
+    first = english()
+    monkeypatch.setattr("pipeline.filters.text.MAX_LEXEMES", len(first.vocab))
+    split_words.cache_clear()
+    words = split_words("Zyxwvut qwertyuiop, asdfghjkl.")  # new words: past the cap
+    assert english() is not first
+    split_words.cache_clear()
+    assert split_words("Zyxwvut qwertyuiop, asdfghjkl.") == words == (
+        "Zyxwvut", "qwertyuiop", ",", "asdfghjkl", ".")
 
 
 def test_gopher_quality_punctuation_is_not_a_word():
@@ -183,6 +207,18 @@ def test_c4_line_cleaning():
     assert len(run(C4Quality(max_word_length=-1), text)[1]["text"].split("\n")) == 6
 
 
+def test_c4_sentences_as_spacy_splits_them():
+    # an abbreviation, an ellipsis or a closing quote ends no sentence; "." "!" "?" do
+    assert count_sentences("Mr. Smith met Dr. Jones in the U.S. at 5 p.m. today.") == 1
+    assert count_sentences("Prices rose... then fell again.") == 1
+    assert count_sentences('She said "we won." We cheered.') == 2
+    assert count_sentences("Prices rose. Then they fell. Then rose!") == 3
+    text = "\n".join(["Mr. Smith met Dr. Jones in the U.S. at 5 p.m. today.",
+                      "Prices rose... then fell again."] * 2)
+    reason, d = run(C4Quality(), text)
+    assert reason == "too_few_sentences" and d["signals"]["c4_sentences"] == 4
+
+
 def test_c4_document_rules():
     assert run(C4Quality(), "\n".join([SENT] * 4) + "\nLorem ipsum dolor sit amet.")[0] == "lorem_ipsum"
     assert run(C4Quality(), "\n".join([SENT] * 5) + "\nvar x = {a: 1};")[0] == "curly_bracket"
@@ -245,6 +281,82 @@ def test_fineweb_list_ratio_and_empty():
     text = "\n".join(f"item{i} here." for i in range(11))      # 10 / 33 > 0.3
     assert run(FineWebQuality(short_line_thr=1), text)[0] == "list_ratio"
     assert run(FineWebQuality(), "\n \n")[0] == "empty"
+
+
+# ---- parity with datatrove (FineWeb's code), when it is installed --------------
+
+PEERS = {GopherRepetition: "GopherRepetitionFilter", GopherQuality: "GopherQualityFilter",
+         C4Quality: "C4QualityFilter", FineWebQuality: "FineWebQualityFilter"}
+RENAMED = {"min_alpha_words_ratio": "max_non_alpha_words_ratio"}
+
+
+def datatrove_filters():
+    return pytest.importorskip("datatrove.pipeline.filters",
+                               reason="datatrove (the [dev] extra) is the reference implementation")
+
+
+def test_defaults_are_datatrove_defaults():
+    filters = datatrove_filters()
+    for cls, peer in PEERS.items():
+        theirs = {name: p.default for name, p in
+                  inspect.signature(getattr(filters, peer).__init__).parameters.items()}
+        for name, ours in dataclasses.asdict(cls()).items():
+            default = theirs[RENAMED.get(name, name)]
+            if name == "filter_no_terminal_punct":  # FineWeb ran C4 without it
+                assert (ours, default) == (False, True)
+            elif name == "stop_words":  # datatrove's None means these
+                assert ours == ("the", "be", "to", "of", "and", "that", "have", "with")
+            else:
+                assert ours == default, (cls.name, name)
+
+
+def test_punctuation_sets_are_datatrove_sets():
+    datatrove_filters()
+    from datatrove.utils import text
+    assert set(TERMINAL_PUNCTUATION) == text.TERMINAL_PUNCTUATION
+    assert PUNCTUATION == text.PUNCTUATION_SET
+
+
+# Plain words, and every kind of token the rules count differently
+PLAIN = WORDS + ["the", "be", "to", "of", "and", "that", "have", "with"]
+SPECIAL = ["The", "I", "a", "it's", "don't", "U.S.", "Dr.", "e.g.", "3.5", "1,000", "10:30", "#",
+           "#tag", "...", "…", ",", ".", "!", "?", '"', "“so”", "»", "well-known", "C++",
+           "me@example.com", "https://example.com/a", "lorem ipsum", "javascript", "{",
+           "privacy policy", "[1]", "x" * 14, "。", "؟"]
+BREAKS = ["\n", "\n\n", "\n• ", "\n- ", "... \n", ".\n", "!\n", ". ", ' "\n']
+
+
+@st.composite
+def web_texts(draw):
+    """1-300 words, a drawn share of them special tokens, a drawn share followed by a line break."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    n = draw(st.integers(1, 300))
+    special, breaks = draw(st.sampled_from([0, .05, .2, .5])), draw(st.sampled_from([0, .05, .2, .6]))
+    return "".join((rng.choice(SPECIAL) if rng.random() < special else rng.choice(PLAIN))
+                   + (rng.choice(BREAKS) if rng.random() < breaks else " ") for _ in range(n))
+
+
+RELAXED = [GopherRepetition(), GopherQuality(min_doc_words=5, min_stop_words=1),
+           C4Quality(min_num_sentences=1, min_words_per_line=2), FineWebQuality()]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(web_texts(), st.sampled_from([[cls() for cls in PEERS], RELAXED]))
+@example(ARTICLE, [cls() for cls in PEERS])
+@example("\n".join([ARTICLE] * 2), RELAXED)
+def test_decisions_equal_datatrove(text, ours):
+    filters = datatrove_filters()
+    from datatrove.data import Document
+    for f in ours:
+        params = {RENAMED.get(k, k): v for k, v in dataclasses.asdict(f).items()}
+        if "stop_words" in params:
+            params["stop_words"] = list(params["stop_words"])
+        peer = getattr(filters, PEERS[type(f)])(**params)
+        mine, theirs = doc(text), Document(text=text, id="x")
+        reason, result = f.filter(mine), peer.filter(theirs)
+        keep = result if isinstance(result, bool) else result[0]
+        assert (reason is None) == keep, (f.name, reason, result)
+        assert reason is not None or mine["text"] == theirs.text, f.name
 
 
 # ---- URL blocklist -------------------------------------------------------------
