@@ -10,20 +10,10 @@ the text and never rejects.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from pipeline.doc import Doc
 from pipeline.step import Step
-
-# Words as nltk's word_tokenize sees them for the purpose of these rules:
-# runs of word characters (keeping contractions), and each punctuation mark
-# as its own token (datatrove's Gopher rules count those).
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-
-
-def split_words(text: str) -> list[str]:
-    return _WORD.findall(text)
 
 
 def find_duplicates(items: Iterable[str]) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 Lines with a javascript mention, a cookie/policy notice, too few words or an
 overlong word do not count; "lorem ipsum" or a curly brace drops the document,
-as do fewer than `min_num_sentences` sentences in the lines left. The filter
+as do fewer than `min_num_sentences` sentences in the lines left (counted line by
+line by spaCy's sentencizer, as datatrove counts them). The filter
 only decides: `pipeline.rewriters.C4LineCleaner` removes those lines from the
 kept text, with this filter's thresholds. FineWeb ran
 it with `filter_no_terminal_punct=False` (its own rule covers punctuation), so
@@ -15,20 +16,12 @@ from dataclasses import dataclass
 
 from pipeline.doc import Doc
 from pipeline.filters.base import Filter
+from pipeline.filters.text import count_sentences, english
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
-# A sentence ends at terminal punctuation followed by whitespace (or the line end).
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*(?=\s|$)")
 END_PUNCTUATION = (".", "?", "!", '"', "'")
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
           "use of cookies", "use cookies")
-
-
-def count_sentences(line: str) -> int:
-    """Sentences in a non-empty line: each terminal mark ends one, a tail counts too."""
-    ends = list(_SENTENCE_END.finditer(line))
-    tail = line[ends[-1].end():].strip() if ends else line.strip()
-    return len(ends) + (1 if tail else 0)
 
 
 @dataclass
@@ -45,6 +38,9 @@ class C4Quality(Filter):
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
     filter_policy: bool = True
+
+    def setup(self) -> None:
+        english()
 
     def filter(self, doc: Doc) -> bool | str:
         kept, removed_ratio, sentences, verdict = self.clean_lines(doc.text)

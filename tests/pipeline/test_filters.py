@@ -1,10 +1,15 @@
-"""Each filter rule at its threshold: at the boundary the document is kept, one step past it is not.
+"""Each filter rule at its threshold: at the boundary the document is kept, one step past it is not;
+and the Gopher, C4 and FineWeb filters decide as datatrove's do on the same text.
 
 A filter answers True (keep) or a reason; a rewriter returns new text and never rejects.
 """
 import dataclasses
+import inspect
+import random
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from pipeline.doc import Doc
 from pipeline.filters import (C4Quality, FilterConfig, FineWebQuality, GopherQuality, GopherRepetition,
@@ -12,6 +17,8 @@ from pipeline.filters import (C4Quality, FilterConfig, FineWebQuality, GopherQua
 from pipeline.filters.gopher import duplicate_ngram_chars, top_ngram_chars
 from pipeline.quality import quality_steps
 from pipeline.rewriters import C4LineCleaner, PIIMask
+from pipeline.filters.text import (PUNCTUATION, TERMINAL_PUNCTUATION, count_sentences, english,
+                                   split_words)
 
 
 def doc(text, url="http://example.com/page"):
@@ -37,6 +44,14 @@ def prose(n_words, stop_words=2):
     return " ".join(words)
 
 
+ARTICLE = """The town council met on Tuesday evening to discuss the new budget for the coming year.
+Members asked the treasurer why the cost of road repairs had risen so sharply since the spring.
+She explained that the price of asphalt doubled after two suppliers closed their plants in the region.
+Several residents spoke about the bus route to the hospital, which they said runs far too rarely.
+The mayor promised that a full report with the options would be published before the end of May.
+Questions about the meeting can be sent to the clerk at me@example.com before Friday."""
+
+
 # ---- Gopher quality --------------------------------------------------------
 
 def test_gopher_quality_word_count_bounds():
@@ -47,9 +62,28 @@ def test_gopher_quality_word_count_bounds():
     assert run(GopherQuality(max_doc_words=60), prose(60))[0] is True
 
 
+def test_words_are_spacy_english_tokens():
+    # datatrove's English words: contractions, abbreviations and numbers as spaCy splits them
+    assert split_words("It's 3.5 miles... I don't know, e.g. the U.S.") == (
+        "It", "'s", "3.5", "miles", "...", "I", "do", "n't", "know", ",", "e.g.", "the", "U.S.")
+
+
+def test_tokenizer_starts_afresh_past_its_vocabulary_cap(monkeypatch):
+    first = english()
+    monkeypatch.setattr("pipeline.filters.text.MAX_LEXEMES", len(first.vocab))
+    split_words.cache_clear()
+    words = split_words("Zyxwvut qwertyuiop, asdfghjkl.")  # new words: past the cap
+    assert english() is not first
+    split_words.cache_clear()
+    assert split_words("Zyxwvut qwertyuiop, asdfghjkl.") == words == (
+        "Zyxwvut", "qwertyuiop", ",", "asdfghjkl", ".")
+
+
 def test_gopher_quality_punctuation_is_not_a_word():
-    reason, d = run(GopherQuality(), prose(49) + " , . ! ? ; :")
+    reason, d = run(GopherQuality(), prose(49) + " , . ! ? ; : ... — »")
     assert reason == "too_few_words" and d.signals["gopher_quality_n_words"] == 49
+    reason, d = run(GopherQuality(), prose(49) + " C++")  # a token with a letter is a word
+    assert reason is True and d.signals["gopher_quality_n_words"] == 50
 
 
 def test_gopher_quality_mean_word_length_bounds():
@@ -60,12 +94,12 @@ def test_gopher_quality_mean_word_length_bounds():
     assert run(f, " ".join(["abcdefghij"] * 59 + ["abcdefghijk"]))[0] == "long_mean_word_length"
 
 
-def test_gopher_quality_hash_and_ellipsis_ratio():
-    f = GopherQuality()
-    assert run(f, prose(50) + " #" * 5)[0] is True        # 5 / 50 = 0.1
-    assert run(f, prose(50) + " #" * 6)[0] == "too_many_hashes"
-    assert run(f, "… " * 5 + prose(50))[0] is True
-    assert run(f, "… " * 6 + prose(50))[0] == "too_many_ellipsis"
+def test_gopher_quality_hash_and_ellipsis_ratio_count_every_token():
+    f = GopherQuality()  # per token, punctuation included: 6 / (54 + 6) = 0.1
+    assert run(f, prose(54) + " #" * 6)[0] is True
+    assert run(f, prose(53) + " #" * 6)[0] == "too_many_hashes"
+    assert run(f, "… " * 6 + prose(54))[0] is True
+    assert run(f, "… " * 6 + prose(53))[0] == "too_many_ellipsis"
 
 
 def test_gopher_quality_bullet_and_ellipsis_lines():
@@ -73,20 +107,33 @@ def test_gopher_quality_bullet_and_ellipsis_lines():
     lines = [prose(10) for _ in range(10)]
     bullets = ["• " + l for l in lines[:9]] + lines[9:]
     assert run(f, "\n".join(bullets))[0] is True                      # 9 / 10 = 0.9
-    assert run(f, "\n".join("- " + l for l in lines))[0] == "too_many_bullet_lines"
+    assert run(f, "\n".join("  - " + l for l in lines))[0] == "too_many_bullet_lines"
+    for mark in ("* ", "– ", "· ", "1. "):  # only "•" and "-" start a bullet line
+        _, d = run(f, "\n".join(mark + l for l in lines))
+        assert d.signals["gopher_quality_bullet_lines_ratio"] == 0
     ellipsis = [l + " ..." for l in lines[:3]] + lines[3:]
     assert run(f, "\n".join(ellipsis))[0] is True                     # 3 / 10 = 0.3
-    ellipsis = [l + " ..." for l in lines[:4]] + lines[4:]
+    ellipsis = [l + "… " for l in lines[:2]] + [l + "...." for l in lines[2:4]] + lines[4:]
     assert run(f, "\n".join(ellipsis))[0] == "too_many_ellipsis_lines"
 
 
-def test_gopher_quality_alphabetic_words_and_stop_words():
+def test_gopher_quality_alphabetic_tokens():
     f = GopherQuality()
     assert run(f, prose(40) + " 1234" * 10)[0] is True                # 40 / 50 = 0.8
     assert run(f, prose(39) + " 1234" * 11)[0] == "too_few_alpha_words"
+    # punctuation marks are tokens without a letter too (as datatrove counts)
+    assert run(f, prose(80) + " ." * 20)[0] is True                   # 80 / 100
+    assert run(f, prose(80) + " ." * 21)[0] == "too_few_alpha_words"
+
+
+def test_gopher_quality_stop_words_are_distinct_and_case_sensitive():
+    f = GopherQuality()
+    assert run(f, prose(50, stop_words=2))[0] is True
     assert run(f, prose(50, stop_words=1))[0] == "too_few_stop_words"
-    reason, d = run(f, prose(50, stop_words=2).replace("the", "The"))  # case-insensitive
-    assert reason is True and d.signals["gopher_quality_stop_words"] == 2
+    reason, d = run(f, prose(48, stop_words=0) + " the the")
+    assert reason == "too_few_stop_words" and d.signals["gopher_quality_stop_words"] == 1
+    reason, d = run(f, prose(50, stop_words=2).replace("the", "The"))
+    assert reason == "too_few_stop_words" and d.signals["gopher_quality_stop_words"] == 1
 
 
 # ---- Gopher repetition -----------------------------------------------------
@@ -104,7 +151,14 @@ def test_repetition_signals_match_hand_counts():
     words = "x y x y x y".split()
     assert top_ngram_chars(words, 2) == 9                 # "x y" three times
     assert duplicate_ngram_chars("a b c d e a b c d e".split(), 5) == 5
-    assert top_ngram_chars("a b c d".split(), 2) == 0      # nothing repeats
+    assert top_ngram_chars("a b c d".split(), 2) == 3      # "a b" once: a top n-gram all the same
+
+
+def test_repetition_short_and_empty_texts():
+    # one 2-gram is the whole text: datatrove rejects it, so does a short page here
+    reason, d = run(GopherRepetition(), "Hello world")
+    assert reason == "top_2_gram_frac" and d.signals["gopher_repetition_top_2_gram_frac"] == 1
+    assert run(GopherRepetition(), "")[0] == "empty"
 
 
 def test_repetition_line_and_paragraph_fractions():
@@ -160,6 +214,18 @@ def test_c4_line_cleaning():
     assert len(clean(C4Quality(max_word_length=-1), text).split("\n")) == 6
 
 
+def test_c4_sentences_as_spacy_splits_them():
+    # an abbreviation, an ellipsis or a closing quote ends no sentence; "." "!" "?" do
+    assert count_sentences("Mr. Smith met Dr. Jones in the U.S. at 5 p.m. today.") == 1
+    assert count_sentences("Prices rose... then fell again.") == 1
+    assert count_sentences('She said "we won." We cheered.') == 2
+    assert count_sentences("Prices rose. Then they fell. Then rose!") == 3
+    text = "\n".join(["Mr. Smith met Dr. Jones in the U.S. at 5 p.m. today.",
+                      "Prices rose... then fell again."] * 2)
+    reason, d = run(C4Quality(), text)
+    assert reason == "too_few_sentences" and d.signals["c4_sentences"] == 4
+
+
 def test_c4_document_rules():
     assert run(C4Quality(), "\n".join([SENT] * 4) + "\nLorem ipsum dolor sit amet.")[0] == "lorem_ipsum"
     assert run(C4Quality(), "\n".join([SENT] * 5) + "\nvar x = {a: 1};")[0] == "curly_bracket"
@@ -190,6 +256,15 @@ def test_fineweb_line_punctuation_ratio():
     assert run(FineWebQuality(line_punct_exclude_zero=True), lines_text(0, 25))[0] is True
 
 
+def test_fineweb_sentence_ends_are_unicode_terminals():
+    # a closing quote, "»" or an ellipsis character does not end a line's sentence; 。 and ؟ do
+    f = FineWebQuality(line_punct_thr=1, short_line_thr=1)
+    for end in ('"', "”", "»", "…", ")"):
+        assert run(f, f"He said it was fine{end}")[0] == "line_punct_ratio", end
+    for end in (".", "!", "?", "。", "؟", "।"):
+        assert run(f, f"He said it was fine{end}")[0] is True, end
+
+
 def test_fineweb_short_line_ratio():
     f = FineWebQuality()
     assert run(f, lines_text(33, 0, n_short=67))[0] is True   # 67 / 100 = 0.67
@@ -202,7 +277,7 @@ def test_fineweb_duplicate_line_characters():
     reason, d = run(FineWebQuality(), text)
     ratio = d.signals["fineweb_char_dup_ratio"]
     assert reason == "char_dup_ratio" and ratio == len(repeated) / len(text.replace("\n", ""))
-    assert run(FineWebQuality(char_duplicates_ratio=ratio + 1e-9), text)[0] is True
+    assert run(FineWebQuality(char_duplicates_ratio=ratio), text)[0] is True  # at the threshold
 
 
 def test_fineweb_list_ratio_and_empty():
@@ -213,6 +288,83 @@ def test_fineweb_list_ratio_and_empty():
     text = "\n".join(f"item{i} here." for i in range(11))      # 10 / 33 > 0.3
     assert run(FineWebQuality(short_line_thr=1), text)[0] == "list_ratio"
     assert run(FineWebQuality(), "\n \n")[0] == "empty"
+
+
+# ---- parity with datatrove (FineWeb's code), when it is installed --------------
+
+PEERS = {GopherRepetition: "GopherRepetitionFilter", GopherQuality: "GopherQualityFilter",
+         C4Quality: "C4QualityFilter", FineWebQuality: "FineWebQualityFilter"}
+RENAMED = {"min_alpha_words_ratio": "max_non_alpha_words_ratio"}
+
+
+def datatrove_filters():
+    return pytest.importorskip("datatrove.pipeline.filters",
+                               reason="datatrove (the [dev] extra) is the reference implementation")
+
+
+def test_defaults_are_datatrove_defaults():
+    filters = datatrove_filters()
+    for cls, peer in PEERS.items():
+        theirs = {name: p.default for name, p in
+                  inspect.signature(getattr(filters, peer).__init__).parameters.items()}
+        for name, ours in dataclasses.asdict(cls()).items():
+            default = theirs[RENAMED.get(name, name)]
+            if name == "filter_no_terminal_punct":  # FineWeb ran C4 without it
+                assert (ours, default) == (False, True)
+            elif name == "stop_words":  # datatrove's None means these
+                assert ours == ("the", "be", "to", "of", "and", "that", "have", "with")
+            else:
+                assert ours == default, (cls.name, name)
+
+
+def test_punctuation_sets_are_datatrove_sets():
+    datatrove_filters()
+    from datatrove.utils import text
+    assert set(TERMINAL_PUNCTUATION) == text.TERMINAL_PUNCTUATION
+    assert PUNCTUATION == text.PUNCTUATION_SET
+
+
+# Plain words, and every kind of token the rules count differently
+PLAIN = WORDS + ["the", "be", "to", "of", "and", "that", "have", "with"]
+SPECIAL = ["The", "I", "a", "it's", "don't", "U.S.", "Dr.", "e.g.", "3.5", "1,000", "10:30", "#",
+           "#tag", "...", "…", ",", ".", "!", "?", '"', "“so”", "»", "well-known", "C++",
+           "me@example.com", "https://example.com/a", "lorem ipsum", "javascript", "{",
+           "privacy policy", "[1]", "x" * 14, "。", "؟"]
+BREAKS = ["\n", "\n\n", "\n• ", "\n- ", "... \n", ".\n", "!\n", ". ", ' "\n']
+
+
+@st.composite
+def web_texts(draw):
+    """1-300 words, a drawn share of them special tokens, a drawn share followed by a line break."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    n = draw(st.integers(1, 300))
+    special, breaks = draw(st.sampled_from([0, .05, .2, .5])), draw(st.sampled_from([0, .05, .2, .6]))
+    return "".join((rng.choice(SPECIAL) if rng.random() < special else rng.choice(PLAIN))
+                   + (rng.choice(BREAKS) if rng.random() < breaks else " ") for _ in range(n))
+
+
+RELAXED = [GopherRepetition(), GopherQuality(min_doc_words=5, min_stop_words=1),
+           C4Quality(min_num_sentences=1, min_words_per_line=2), FineWebQuality()]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(web_texts(), st.sampled_from([[cls() for cls in PEERS], RELAXED]))
+@example(ARTICLE, [cls() for cls in PEERS])
+@example("\n".join([ARTICLE] * 2), RELAXED)
+def test_decisions_equal_datatrove(text, ours):
+    filters = datatrove_filters()
+    from datatrove.data import Document
+    for f in ours:
+        params = {RENAMED.get(k, k): v for k, v in dataclasses.asdict(f).items()}
+        if "stop_words" in params:
+            params["stop_words"] = list(params["stop_words"])
+        peer = getattr(filters, PEERS[type(f)])(**params)
+        mine, theirs = doc(text), Document(text=text, id="x")
+        reason, result = f.filter(mine), peer.filter(theirs)
+        keep = result if isinstance(result, bool) else result[0]
+        assert (reason is True) == keep, (f.name, reason, result)
+        if reason is True and isinstance(f, C4Quality):  # datatrove's C4 filter also cleans lines
+            assert C4LineCleaner(f).rewrite(mine) == theirs.text
 
 
 # ---- URL blocklist -------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_fineweb_decides_on_the_c4_cleaned_lines():
                                                        "me@example.com" in d.text, d.signals["pii_emails"])),
                     equal_to([("menu", True, False, 1.0)]), label="kept")
         assert_that(out["rejected"] | beam.Map(lambda d: (d.id, d.stage, d.reason, d.duplicate_of)),
-                    equal_to([("short", "gopher_quality", "too_few_words", "")]), label="rejected")
+                    equal_to([("short", "gopher_repetition", "top_2_gram_frac", "")]), label="rejected")
 
 
 def test_the_stage_labels_say_which_steps_filter_and_which_rewrite():
