@@ -68,16 +68,15 @@ def hf_model(vocab, block, cfg):
 
 
 class HFLoss(torch.nn.Module):
-    """transformers' model behind cc2gpt's `forward(x, y) -> (logits, loss)`, so the same
-    step code drives both (labels=x: transformers shifts the labels itself)."""
+    """transformers' model behind cc2gpt's `forward(x, y) -> loss`, so the same step code
+    drives both (labels=x: transformers shifts the labels itself)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, x, y):
-        out = self.model(input_ids=x, labels=x)
-        return out.logits, out.loss
+        return self.model(input_ids=x, labels=x).loss
 
 
 def step_fn(model, x, y, dtype):

@@ -222,7 +222,7 @@ def train_step(wrapped, optimizer, scaler, autocast, batches, grad_clip: float, 
     for m, (x, y) in enumerate(batches):
         x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
         with dist_utils.gradient_sync(wrapped, m == len(batches) - 1), autocast:
-            _, loss = wrapped(x, y)
+            loss = wrapped(x, y)
             loss = loss / len(batches)  # the step's loss is the mean over micro-batches
         scaler.scale(loss).backward()
         loss_sum += loss.detach()
@@ -272,7 +272,7 @@ def evaluate(model, windows: Windows, indices: list[int], d, micro_batch: int, a
     for i in range(0, len(mine), micro_batch):
         w = windows.gather(mine[i:i + micro_batch]).to(d.device)
         with autocast:
-            _, loss = model(w[:, :-1], w[:, 1:])
+            loss = model(w[:, :-1], w[:, 1:])
         total += loss.double() * w.shape[0]
     model.train(was_training)
     return dist_utils.all_reduce_mean(total, d).item() / per_rank

@@ -42,7 +42,7 @@ def test_greedy_is_deterministic_whatever_the_seed(run, capsys):
     prompt = tok.encode("KING HENRY:\n")
     ids = torch.tensor([prompt])
     for _ in range(5):  # greedy by hand: argmax of the last position, over the real vocabulary
-        logits, _ = model(ids)
+        logits = model(ids)
         ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     assert a.startswith("KING HENRY:\n" + tok.decode(ids[0, len(prompt):].tolist()))
 
@@ -65,6 +65,6 @@ def test_export_hf_round_trip(run, tmp_path, capsys):
     assert hf_tok(text)["input_ids"] == ids
     x = torch.tensor([ids])
     with torch.no_grad():
-        ours, _ = model(x, all_logits=True)
+        ours = model(x)
         theirs = hf(x).logits
     torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-4)
