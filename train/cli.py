@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import TrainingError
 from .config import TrainConfig, apply_overrides, load_preset
 
 
@@ -48,7 +49,7 @@ def resolve_config(args) -> TrainConfig:
 
 
 def main(argv=None) -> int:
-    from .trainer import TrainingError, train
+    from .trainer import train
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -87,6 +87,20 @@ class TrainConfig:
         return cls(**d)
 
 
+def batch_split(cfg: TrainConfig, world_size: int) -> tuple[int, int]:
+    """(windows per step, micro-steps per process) of cfg's global batch of tokens_per_step
+    tokens split over world_size processes; a ValueError naming the numbers when it does not
+    split evenly."""
+    T = cfg.model_config(vocab_size=1).block_size
+    windows, rem = divmod(cfg.tokens_per_step, T)
+    per_micro = cfg.micro_batch_size * world_size
+    if rem or windows % per_micro:
+        raise ValueError(
+            f"tokens_per_step={cfg.tokens_per_step} must be a multiple of block_size ({T}) x "
+            f"micro_batch_size ({cfg.micro_batch_size}) x processes ({world_size}) = {T * per_micro}")
+    return windows, windows // per_micro
+
+
 def load_preset(name_or_path: str) -> dict:
     """A preset's fields: `name` is workflows/presets/NAME.json, or a path to a JSON file."""
     path = Path(name_or_path)

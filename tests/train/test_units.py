@@ -45,7 +45,7 @@ def test_each_epoch_is_a_seeded_permutation():
 def test_global_batch_is_independent_of_the_number_of_processes(world):
     def step_rows(world, rank):
         s = Sampler(windows(), seed=0, position=5)  # crosses the epoch boundary
-        return [row.tolist() for x, y in s.next_step(8, 1, rank, world) for row in torch.cat([x, y[:, -1:]], 1)]
+        return [row.tolist() for w in s.next_step(8, 1, rank, world) for row in w]
 
     single = step_rows(1, 0)
     ranks = [step_rows(world, r) for r in range(world)]
@@ -56,9 +56,17 @@ def test_global_batch_is_independent_of_the_number_of_processes(world):
 def test_sampler_state_is_the_position():
     a = Sampler(windows(), seed=1)
     a.next_step(4, 2, 0, 1)
-    rest = [t.tolist() for t, _ in a.next_step(4, 2, 0, 1)]
+    rest = [w.tolist() for w in a.next_step(4, 2, 0, 1)]
     b = Sampler(windows(), seed=1, position=a.position - 4)
-    assert [t.tolist() for t, _ in b.next_step(4, 2, 0, 1)] == rest
+    assert [w.tolist() for w in b.next_step(4, 2, 0, 1)] == rest
+
+
+def test_a_batch_is_gathered_from_every_shard_in_sampler_order():
+    w = windows()
+    picked = [6, 0, 5, 3]  # shard 1, shard 0, shard 1, shard 0
+    assert w.gather(picked).tolist() == [[104, 105, 106, 107, 108], [0, 1, 2, 3, 4],
+                                         [100, 101, 102, 103, 104], [12, 13, 14, 15, 16]]
+    assert w.gather(picked).dtype == torch.int64 and w.gather([]).shape == (0, 5)
 
 
 def test_overrides_are_typed_and_checked():
