@@ -38,9 +38,14 @@ class Dist:
         return self.world_size > 1
 
 
+def env_world_size() -> int:
+    """The number of processes torchrun started (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def setup() -> Dist:
     """Read torchrun's environment and join the process group (if there is more than one)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = env_world_size()
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
         device = torch.device("cuda", local)
