@@ -12,7 +12,7 @@ NaN/inf checks kept on the device, and the trainer's optimizer, train.optim.buil
 which is also the default of transformers' Trainer on torch >= 2.8), under the same
 autocast; the loss is read back and checked (TrainStep.read) at the end of each round, as
 the trainer does on its log steps. Both use the same memory allocator: the trainer's
-train.allocator.reuse_freed_memory (glibc keeps freed memory instead of faulting fresh
+train.allocator.keep_freed_memory (glibc keeps freed memory instead of faulting fresh
 pages in every step), which speeds up
 transformers' eager model more than ours; --system-malloc measures both on glibc's defaults
 instead. Only the model differs: cc2gpt's GPT as the trainer runs it with its `compile`
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from model import GPT, preset  # noqa: E402
-from train.allocator import reuse_freed_memory  # noqa: E402
+from train.allocator import keep_freed_memory  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
 from train.distributed import Dist  # noqa: E402
 from train.mfu import measure_matmul_peak  # noqa: E402
@@ -116,9 +116,9 @@ def main():
                    help="glibc's default allocator for both sides, not the trainer's setting")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    malloc = "glibc defaults" if args.system_malloc or not reuse_freed_memory() else \
-        "the trainer's (freed memory kept)"
-    run(args, malloc)
+    with (contextlib.nullcontext("glibc defaults") if args.system_malloc
+          else keep_freed_memory()) as malloc:
+        run(args, malloc)
 
 
 def run(args, malloc: str):

@@ -4,6 +4,7 @@ the model and its wrapping), `Trainer.run` loops over steps, and each part of a 
 its own unit: the optimizer step and reading its loss back (train/step.py), evaluation
 (train/evaluate.py) and everything a checkpoint holds (train/state.py)."""
 
+import contextlib
 import signal
 import sys
 import time
@@ -18,7 +19,7 @@ from tokenizer.manifest import read_manifest
 from tokenizer.shards import open_split
 
 from . import distributed as dist_utils
-from .allocator import reuse_freed_memory
+from .allocator import keep_freed_memory
 from .checkpoint import save_checkpoint
 from .config import TrainConfig, batch_split
 from .data import Sampler, Windows, val_set
@@ -40,8 +41,10 @@ def train(cfg: TrainConfig, data_dir, run_dir, resume: bool = False, *,
     when a signal stopped it, after writing a checkpoint). cfg is not changed (the run's
     resolved config is RUN/config.json). clock: seconds, timing the steps and the budget."""
     d = dist_utils.setup()
-    try:
-        return Trainer(cfg, Path(data_dir), Path(run_dir), resume, d, clock).run()
+    try:  # on CPU, glibc keeps freed memory for the run (train/allocator.py)
+        with keep_freed_memory() if d.device.type == "cpu" else \
+                contextlib.nullcontext("CUDA's caching allocator; host malloc unchanged") as memory:
+            return Trainer(cfg, Path(data_dir), Path(run_dir), resume, d, clock, memory).run()
     finally:
         dist_utils.teardown(d)
 
@@ -70,7 +73,7 @@ class Due(NamedTuple):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool,
-                 d: dist_utils.Dist, clock: Callable[[], float]):
+                 d: dist_utils.Dist, clock: Callable[[], float], memory: str):
         self.d, self.run_dir, self.clock = d, run_dir, clock
         self.say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if d.is_main else (lambda msg: None)
         ckpt = find_checkpoint(run_dir, resume, self.say)
@@ -82,8 +85,6 @@ class Trainer:
         if d.is_main:
             write_run_dir(run_dir, cfg, tokenizer_file)
         sampler = self.build_data(data_dir, manifest, accum)
-        if d.device.type == "cpu":  # CUDA's caching allocator already keeps device memory
-            reuse_freed_memory()
         self.model, wrapped = build_model(cfg, d)
         optimizer = build_optimizer(self.model, cfg, d.device.type)
         scaler = torch.amp.GradScaler(d.device.type, enabled=cfg.dtype == "fp16")
@@ -98,6 +99,7 @@ class Trainer:
                  f"MFLOP/token; dtype {cfg.dtype}; peak " + (
                      f"{self.peak / 1e9:,.0f} GFLOP/s ({peak_source})" if self.peak
                      else f"unknown ({peak_source}): no MFU"))
+        self.say(f"allocator: {memory}")
         self.metrics = (Metrics(run_dir, cfg.tensorboard, resume_step=self.state.step if ckpt else None)
                         if d.is_main else None)
 

@@ -148,7 +148,7 @@ class FakeClock:
         return self.now
 
 
-def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path):
+def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path, capsys):
     cfg = TrainConfig.from_dict(apply_overrides(load_preset("tiny"), [
         *SMALL, "checkpoint_interval=100000", "eval_interval=100000", "max_steps=100000",
         "max_time=3"]))
@@ -156,6 +156,7 @@ def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path):
     run = tmp_path / "timed"
     last = run_training(cfg, out_dir, run, clock=FakeClock(0.25))
     assert cfg == given  # the caller's config is not changed; the resolved one is RUN's
+    assert "allocator: glibc keeps freed memory for this run" in capsys.readouterr().err
     assert json.loads((run / "config.json").read_text())["model"]["vocab_size"] == 512
     records = read_metrics(run)
     assert last == records[-1] and last["step"] == 12  # 3 s of 0.25 s steps, then evaluated
