@@ -43,7 +43,7 @@ class TrainConfig:
     # Precision and speed. "auto": bf16 on GPUs that have it (else fp16), and on CPU
     # whichever of fp32 and bf16 matmuls measures faster on this machine.
     dtype: str = "auto"
-    compile: bool = False
+    compile: bool = False  # torch.compile the model (the gpt2-124m preset turns it on)
     parallel: str = "ddp"  # "ddp" | "fsdp", used under torchrun
     seed: int = 1337
     vocab_multiple: int = 64  # vocab_size padded up to this (padded ids are never sampled)
