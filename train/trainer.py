@@ -22,7 +22,7 @@ from . import distributed as dist_utils
 from .allocator import keep_freed_memory
 from .checkpoint import save_checkpoint
 from .config import TrainConfig, batch_split
-from .data import Sampler, Windows, val_set
+from .data import Sampler, ValSet, Windows, val_set
 from .evaluate import evaluate
 from .metrics import Metrics
 from .mfu import peak_flops
@@ -72,6 +72,9 @@ class Due(NamedTuple):
 
 
 class Trainer:
+    """One training run: set up by __init__ (in the order the parts depend on each other),
+    trained by run()."""
+
     def __init__(self, cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool,
                  d: dist_utils.Dist, clock: Callable[[], float], memory: str):
         self.d, self.run_dir, self.clock = d, run_dir, clock
@@ -84,7 +87,7 @@ class Trainer:
         self.global_windows, accum = batch_split(cfg, d.world_size)
         if d.is_main:
             write_run_dir(run_dir, cfg, tokenizer_file)
-        sampler = self.build_data(data_dir, manifest, accum)
+        sampler, self.val = self.build_data(data_dir, manifest, accum)
         self.model, wrapped = build_model(cfg, d)
         optimizer = build_optimizer(self.model, cfg, d.device.type)
         scaler = torch.amp.GradScaler(d.device.type, enabled=cfg.dtype == "fp16")
@@ -103,17 +106,17 @@ class Trainer:
         self.metrics = (Metrics(run_dir, cfg.tensorboard, resume_step=self.state.step if ckpt else None)
                         if d.is_main else None)
 
-    def build_data(self, data_dir: Path, manifest: dict, accum: int) -> Sampler:
-        """The training windows' sampler (at position 0; a checkpoint moves it) and, in
-        self.val, the fixed validation windows (None without a val split)."""
+    def build_data(self, data_dir: Path, manifest: dict, accum: int) -> tuple[Sampler, ValSet | None]:
+        """The training windows' sampler (at position 0; a checkpoint moves it) and the fixed
+        validation windows (None without a val split)."""
         cfg, d, T = self.cfg, self.d, self.cfg.model["block_size"]
         windows = Windows([s.tokens for s in open_split(data_dir, "train", manifest)], T)
-        self.val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, self.tokenizer)
+        val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, self.tokenizer)
         self.say(f"data: {len(windows):,} train windows of {T + 1} tokens; {accum} micro-step(s) of "
                  f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
-                 + (f"val {len(self.val.indices) * T:,} tokens ({self.val.nbytes:,} bytes)"
-                    if self.val else "no val split"))
-        return Sampler(windows, cfg.seed)
+                 + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val
+                    else "no val split"))
+        return Sampler(windows, cfg.seed), val
 
     def run(self) -> dict:
         """Steps until the last (max_steps, the time budget or a signal); the last record."""
