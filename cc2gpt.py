@@ -15,8 +15,8 @@ COMMANDS = {
     "inspect": ("pipeline.inspect", "main", "funnel, filter reasons, samples and shard statistics of OUT/"),
     "tokenizer": ("tokenizer.cli", "main", "tokenizer tools: `cc2gpt tokenizer train ...`"),
     "train": ("train.cli", "main", "pretrain a GPT on OUT/'s token shards"),
-    "generate": ("train.generate_cli", "main", "sample text from a trained checkpoint"),
-    "export-hf": ("train.export_cli", "main", "export a run as a Hugging Face transformers folder"),
+    "generate": ("train.run", "generate_main", "sample text from a run's newest checkpoint"),
+    "export-hf": ("train.run", "export_main", "export a run as a Hugging Face transformers folder"),
 }
 
 
