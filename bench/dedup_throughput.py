@@ -56,10 +56,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # single core for both sides
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from _common import read_text  # noqa: E402
-from pipeline.dedup import DedupConfig  # noqa: E402
-from pipeline.dedup.fuzzy import Sign  # noqa: E402
-from pipeline.dedup.minhash import MinHasher  # noqa: E402
-from pipeline.doc import Doc  # noqa: E402
+from cc2gpt.pipeline.dedup import DedupConfig  # noqa: E402
+from cc2gpt.pipeline.dedup.fuzzy import Sign  # noqa: E402
+from cc2gpt.pipeline.dedup.minhash import MinHasher  # noqa: E402
+from cc2gpt.pipeline.doc import Doc  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 
@@ -206,7 +206,7 @@ def _record_bundle_inputs(largest: dict, rss: _PeakRss):
 
 
 def _dedup_job(docs, tmp):
-    from pipeline.dedup import Dedup
+    from cc2gpt.pipeline.dedup import Dedup
     return Dedup(DedupConfig(), out=tmp).expand(docs)
 
 

@@ -30,13 +30,13 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,
                                         GopherQualityFilter, GopherRepetitionFilter)
 
-from pipeline.doc import Doc
-from pipeline.extract import ExtractConfig
-from pipeline.extract_worker import ExtractFailed
-from pipeline.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition
-from pipeline.langid import LanguageConfig, identify, load_model
-from pipeline.rewriters import C4LineCleaner
-from pipeline.warc import iter_warc
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.extract import ExtractConfig
+from cc2gpt.pipeline.extract_worker import ExtractFailed
+from cc2gpt.pipeline.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition
+from cc2gpt.pipeline.langid import LanguageConfig, identify, load_model
+from cc2gpt.pipeline.rewriters import C4LineCleaner
+from cc2gpt.pipeline.warc import iter_warc
 
 WARCS = Path(__file__).resolve().parents[1] / "../shared/data/warc/*.warc.gz"
 PEERS = {GopherRepetition: GopherRepetitionFilter, GopherQuality: GopherQualityFilter,

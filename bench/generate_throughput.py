@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from model import GPT, export_hf, generate, preset  # noqa: E402
-from tokenizer import EOS_ID, train_tokenizer  # noqa: E402
+from cc2gpt.model import GPT, export_hf, generate, preset  # noqa: E402
+from cc2gpt.tokenizer import EOS_ID, train_tokenizer  # noqa: E402
 
 CORPUS = ROOT / "../shared/data/lm_corpus"
 

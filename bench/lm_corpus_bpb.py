@@ -38,11 +38,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import read_text  # noqa: E402
-from tokenizer import train_tokenizer  # noqa: E402
-from tokenizer.out import write_out  # noqa: E402
-from tokenizer.shards import split_of  # noqa: E402
-from train.config import TrainConfig, apply_overrides, load_preset  # noqa: E402
-from train.trainer import train  # noqa: E402
+from cc2gpt.tokenizer import train_tokenizer  # noqa: E402
+from cc2gpt.tokenizer.out import write_out  # noqa: E402
+from cc2gpt.tokenizer.shards import split_of  # noqa: E402
+from cc2gpt.train.config import TrainConfig, apply_overrides, load_preset  # noqa: E402
+from cc2gpt.train.trainer import train  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "../shared/data/lm_corpus"
 REFERENCE_BPB = 2.41

@@ -53,15 +53,15 @@ from pathlib import Path
 import apache_beam as beam
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipeline.cli import new_pipeline
-from pipeline.doc import REJECTED, Doc
-from pipeline.extract import ExtractConfig, ExtractFn, token_f1
-from pipeline.extract_worker import ExtractFailed
-from pipeline.filters import FilterConfig
-from pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
-from pipeline.quality import Quality, URLFilterFn, quality_steps, verdict_of
-from pipeline.rewriters import Rewriter
-from pipeline.warc import ReadWarc, iter_warc
+from cc2gpt.pipeline.cli import new_pipeline
+from cc2gpt.pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.extract import ExtractConfig, ExtractFn, token_f1
+from cc2gpt.pipeline.extract_worker import ExtractFailed
+from cc2gpt.pipeline.filters import FilterConfig
+from cc2gpt.pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
+from cc2gpt.pipeline.quality import Quality, URLFilterFn, quality_steps, verdict_of
+from cc2gpt.pipeline.rewriters import Rewriter
+from cc2gpt.pipeline.warc import ReadWarc, iter_warc
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 WARC = DATA / "warc/real_pages_aeb_trafilatura.warc.gz"

@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import read_text  # noqa: E402
-from pipeline.doc import Doc  # noqa: E402
-from pipeline.tokenize import WriteTokenShards  # noqa: E402
-from tokenizer import EOS_ID, Tokenizer, train_tokenizer  # noqa: E402
-from tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
-from tokenizer.shards import open_shard, open_split, write_shard  # noqa: E402
+from cc2gpt.pipeline.doc import Doc  # noqa: E402
+from cc2gpt.pipeline.tokenize import WriteTokenShards  # noqa: E402
+from cc2gpt.tokenizer import EOS_ID, Tokenizer, train_tokenizer  # noqa: E402
+from cc2gpt.tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
+from cc2gpt.tokenizer.shards import open_shard, open_split, write_shard  # noqa: E402
 
 CORPUS = ROOT / "../shared/data/lm_corpus"
 HELD_OUT = "gitenberg/pg14263_katrine.txt"

@@ -40,13 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from model import GPT, preset  # noqa: E402
-from train.allocator import keep_freed_memory  # noqa: E402
-from train.config import TrainConfig  # noqa: E402
-from train.distributed import Dist  # noqa: E402
-from train.mfu import measure_matmul_peak  # noqa: E402
-from train.optim import build_optimizer  # noqa: E402
-from train.step import TrainStep  # noqa: E402
+from cc2gpt.model import GPT, preset  # noqa: E402
+from cc2gpt.train.allocator import keep_freed_memory  # noqa: E402
+from cc2gpt.train.config import TrainConfig  # noqa: E402
+from cc2gpt.train.distributed import Dist  # noqa: E402
+from cc2gpt.train.mfu import measure_matmul_peak  # noqa: E402
+from cc2gpt.train.optim import build_optimizer  # noqa: E402
+from cc2gpt.train.step import TrainStep  # noqa: E402
 
 # shape -> (vocab_size, batch, block_size)
 SHAPES = {"tiny": (2048, 16, 256), "gpt2-124m": (50304, 1, 1024)}

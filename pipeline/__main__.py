@@ -1,4 +1,4 @@
-"""`python -m pipeline ...` is `cc2gpt curate ...`."""
+"""`python -m cc2gpt.pipeline ...` (in a checkout also `python -m pipeline ...`) is `cc2gpt curate ...`."""
 import sys
 
 import cc2gpt

@@ -22,11 +22,11 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineState
 
-from pipeline.curate import Curate
-from pipeline.logs import console
-from pipeline.options import parse_args
-from pipeline.progress import DIRECT_RUNNERS, ProgressLine, reports_reach_launcher
-from tokenizer.manifest import MANIFEST
+from cc2gpt.pipeline.curate import Curate
+from cc2gpt.pipeline.logs import console
+from cc2gpt.pipeline.options import parse_args
+from cc2gpt.pipeline.progress import DIRECT_RUNNERS, ProgressLine, reports_reach_launcher
+from cc2gpt.tokenizer.manifest import MANIFEST
 
 EXIT_NOTHING_KEPT = 3  # the job finished, but kept no document to tokenize for the train split
 
@@ -69,7 +69,7 @@ def direct_runner(options: PipelineOptions):
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     direct, environment = options.view_as(DirectOptions), None
     if direct.direct_running_mode == "multi_processing":
-        environment = SubprocessSDKEnvironment.from_command_string(f"{sys.executable} -m pipeline.worker")
+        environment = SubprocessSDKEnvironment.from_command_string(f"{sys.executable} -m cc2gpt.pipeline.worker")
         direct.direct_running_mode = None
     return fn_runner.FnApiRunner(default_environment=environment, provision_info=fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))

@@ -11,18 +11,18 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.dedup import Dedup
-from pipeline.doc import REJECTED
-from pipeline.extract import ExtractFn
-from pipeline.langid import LanguageFn
-from pipeline.options import CurateConfig
-from pipeline.progress import Count
-from pipeline.quality import Quality, URLFilterFn, quality_steps
-from pipeline.sinks import WriteDocuments, write_bytes
-from pipeline.tokenize import TrainTokenizer, WriteTokenShards
-from pipeline.warc import ReadWarc
-from tokenizer import Tokenizer
-from tokenizer.manifest import MANIFEST, TOKENIZER_PATH, build_manifest, dumps_manifest
+from cc2gpt.pipeline.dedup import Dedup
+from cc2gpt.pipeline.doc import REJECTED
+from cc2gpt.pipeline.extract import ExtractFn
+from cc2gpt.pipeline.langid import LanguageFn
+from cc2gpt.pipeline.options import CurateConfig
+from cc2gpt.pipeline.progress import Count
+from cc2gpt.pipeline.quality import Quality, URLFilterFn, quality_steps
+from cc2gpt.pipeline.sinks import WriteDocuments, write_bytes
+from cc2gpt.pipeline.tokenize import TrainTokenizer, WriteTokenShards
+from cc2gpt.pipeline.warc import ReadWarc
+from cc2gpt.tokenizer import Tokenizer
+from cc2gpt.tokenizer.manifest import MANIFEST, TOKENIZER_PATH, build_manifest, dumps_manifest
 
 
 class Curate(beam.PTransform):

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.doc import REJECTED, Doc
-from pipeline.extract_worker import BoundedExtractor, ExtractFailed
+from cc2gpt.pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.extract_worker import BoundedExtractor, ExtractFailed
 
 STAGE = "extract"
 

@@ -20,8 +20,8 @@ import sys
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
-BACKENDS = {"trafilatura": "pipeline.extract_worker:trafilatura_text",
-            "resiliparse": "pipeline.extract_worker:resiliparse_text"}
+BACKENDS = {"trafilatura": "cc2gpt.pipeline.extract_worker:trafilatura_text",
+            "resiliparse": "cc2gpt.pipeline.extract_worker:resiliparse_text"}
 STARTUP_TIMEOUT_S = 120.0  # a fresh child's imports; not charged to any page
 WARM_UP = "<html><body><p>A page that loads the extractor's modules.</p></body></html>"
 
@@ -145,7 +145,7 @@ class BoundedExtractor:
         self.conn, child = Pipe()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.extract_worker", str(child.fileno()), self.spec,
+            [sys.executable, "-m", "cc2gpt.pipeline.extract_worker", str(child.fileno()), self.spec,
              json.dumps(self.options)], pass_fds=[child.fileno()], env=env)
         child.close()
         try:  # a child that cannot start is a broken setup, not a bad page: fail loudly

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from tokenizer.manifest import read_manifest
+from cc2gpt.tokenizer.manifest import read_manifest
 
 
 def main(argv: list[str]) -> int:
@@ -26,12 +26,12 @@ def main(argv: list[str]) -> int:
     print(format_funnel(manifest["funnel"], args.top))
     print(format_samples(args.out, args.samples))
     if args.shards:  # validates every shard; supersedes the manifest's per-split summary
-        from tokenizer.inspect import describe_shards
+        from cc2gpt.tokenizer.inspect import describe_shards
         print(describe_shards(args.out))
     else:
         print(format_splits(manifest))
     if args.report:
-        from pipeline.report import write_report
+        from cc2gpt.pipeline.report import write_report
         write_report(args.out, args.report)
         print(f"report written to {args.report}")
     return 0

@@ -11,7 +11,7 @@ from importlib import resources
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.doc import REJECTED, Doc
 
 STAGE = "language"
 LABEL = "__label__"

@@ -9,12 +9,12 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, field
 
-from pipeline.dedup import DedupConfig
-from pipeline.extract import ExtractConfig
-from pipeline.filters import FilterConfig, parse_filter_overrides
-from pipeline.langid import LanguageConfig
-from pipeline.logs import LEVELS
-from tokenizer.shards import DEFAULT_VAL_FRACTION
+from cc2gpt.pipeline.dedup import DedupConfig
+from cc2gpt.pipeline.extract import ExtractConfig
+from cc2gpt.pipeline.filters import FilterConfig, parse_filter_overrides
+from cc2gpt.pipeline.langid import LanguageConfig
+from cc2gpt.pipeline.logs import LEVELS
+from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION
 
 
 @dataclass

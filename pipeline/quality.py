@@ -16,10 +16,10 @@ from itertools import groupby
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.doc import REJECTED, Doc
-from pipeline.filters import C4Quality, Filter, FilterConfig, URLBlocklist
-from pipeline.rewriters import C4LineCleaner, Rewriter
-from pipeline.step import Step
+from cc2gpt.pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.filters import C4Quality, Filter, FilterConfig, URLBlocklist
+from cc2gpt.pipeline.rewriters import C4LineCleaner, Rewriter
+from cc2gpt.pipeline.step import Step
 
 
 def quality_steps(config: FilterConfig) -> list[Step]:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
-from tokenizer.manifest import MANIFEST
+from cc2gpt.tokenizer.manifest import MANIFEST
 
 # (signal column, label, threshold locations in the manifest config, log x-axis)
 MAIN_SIGNALS = (

@@ -8,7 +8,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from pipeline.doc import Doc, columns
+from cc2gpt.pipeline.doc import Doc, columns
 
 _ARROW = {"str": pa.string(), "float": pa.float64(), "int": pa.int64()}
 

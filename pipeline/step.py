@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pipeline.doc import Doc
+from cc2gpt.pipeline.doc import Doc
 
 
 class Step:

@@ -20,12 +20,12 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from pipeline.doc import Doc
-from pipeline.sinks import write_bytes
-from tokenizer import Tokenizer, train_tokenizer
-from tokenizer.manifest import SPLITS
-from tokenizer.sample import Sampler, smallest_within
-from tokenizer.shards import DEFAULT_VAL_FRACTION, split_of, stable_hash, write_split_shard
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.sinks import write_bytes
+from cc2gpt.tokenizer import Tokenizer, train_tokenizer
+from cc2gpt.tokenizer.manifest import SPLITS
+from cc2gpt.tokenizer.sample import Sampler, smallest_within
+from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION, split_of, stable_hash, write_split_shard
 
 
 class TrainTokenizer(beam.PTransform):

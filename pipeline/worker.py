@@ -1,4 +1,4 @@
-"""`python -m pipeline.worker`: Beam's SDK worker for a local multi-processing run, quiet on stderr.
+"""`python -m cc2gpt.pipeline.worker`: Beam's SDK worker for a local multi-processing run, quiet on stderr.
 
 The worker sends its log records to the launcher over the Fn API logging
 channel, where `--log-level` decides what shows. A handler on the root logger

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import cc2gpt
-from pipeline.cli import EXIT_NOTHING_KEPT
-from tokenizer import Tokenizer
-from tokenizer.shards import open_split
+from cc2gpt.pipeline.cli import EXIT_NOTHING_KEPT
+from cc2gpt.tokenizer import Tokenizer
+from cc2gpt.tokenizer.shards import open_split
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 WARCS = str(SHARED / "warc" / "*.warc.gz")

@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 import sentencepiece as spm
 
-from tokenizer.shards import dtype_for
+from cc2gpt.tokenizer.shards import dtype_for
 
 UNK_ID = 0
 EOS_ID = 1

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from tokenizer.bpe import DEFAULT_VOCAB_SIZE, Tokenizer, train_tokenizer
-from tokenizer.sample import Sampler
-from tokenizer.shards import DEFAULT_VAL_FRACTION
+from cc2gpt.tokenizer.bpe import DEFAULT_VOCAB_SIZE, Tokenizer, train_tokenizer
+from cc2gpt.tokenizer.sample import Sampler
+from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION
 
 DEFAULT_SAMPLE_BYTES = 200_000_000
 

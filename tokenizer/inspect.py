@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizer.bpe import EOS_PIECE, Tokenizer
-from tokenizer.manifest import SPLITS, read_manifest, tokenizer_path
-from tokenizer.shards import open_split
+from cc2gpt.tokenizer.bpe import EOS_PIECE, Tokenizer
+from cc2gpt.tokenizer.manifest import SPLITS, read_manifest, tokenizer_path
+from cc2gpt.tokenizer.shards import open_split
 
 
 def describe_shards(out_dir, window: int = 48) -> str:

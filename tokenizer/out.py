@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokenizer.bpe import Tokenizer
-from tokenizer.manifest import SPLITS, TOKENIZER_PATH, build_manifest, write_manifest
-from tokenizer.shards import split_of, write_split_shard
+from cc2gpt.tokenizer.bpe import Tokenizer
+from cc2gpt.tokenizer.manifest import SPLITS, TOKENIZER_PATH, build_manifest, write_manifest
+from cc2gpt.tokenizer.shards import split_of, write_split_shard
 
 
 def write_out(out_dir, model: bytes, docs: list[tuple[str, str]], val_fraction: float, *,

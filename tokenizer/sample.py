@@ -9,7 +9,7 @@ pick the same documents (and train the same model) from the same input.
 """
 from __future__ import annotations
 
-from tokenizer.shards import split_of, stable_hash
+from cc2gpt.tokenizer.shards import split_of, stable_hash
 
 
 def entry(doc_id: str, text: str) -> tuple:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from tokenizer.manifest import MANIFEST, read_manifest, shard_path
+from cc2gpt.tokenizer.manifest import MANIFEST, read_manifest, shard_path
 
 DTYPES = ("uint16", "uint32")
 DEFAULT_VAL_FRACTION = 0.01  # share of documents (by stable id hash) in the val split

@@ -1,7 +1,8 @@
-"""`python -m train ...` == `cc2gpt train ...` (and `torchrun --nproc_per_node=N -m train ...`)."""
+"""`python -m cc2gpt.train ...` (in a checkout also `python -m train ...`) is `cc2gpt train ...`,
+so `torchrun --nproc_per_node=N -m cc2gpt.train ...` runs it on N processes."""
 
 import sys
 
-from .cli import main
+from cc2gpt.train.cli import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from model import GPTConfig
+from cc2gpt.model import GPTConfig
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "workflows" / "presets"
 SCHEDULES = ("cosine", "wsd")
@@ -72,7 +72,7 @@ class TrainConfig:
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         """The model's config with vocab_size padded up to a multiple of vocab_multiple."""
-        from model import preset
+        from cc2gpt.model import preset
 
         padded = -(-vocab_size // self.vocab_multiple) * self.vocab_multiple
         return preset(self.model_preset, **{**self.model, "vocab_size": padded})

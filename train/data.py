@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from tokenizer.shards import open_split
+from cc2gpt.tokenizer.shards import open_split
 
 
 class Windows:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from model import GPT, GPTConfig, export_hf, generate
-from tokenizer import Tokenizer
+from cc2gpt.model import GPT, GPTConfig, export_hf, generate
+from cc2gpt.tokenizer import Tokenizer
 
 from .checkpoint import load_latest
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from tokenizer.manifest import tokenizer_path
+from cc2gpt.tokenizer.manifest import tokenizer_path
 
 from . import TrainingError
 from . import distributed as dist_utils

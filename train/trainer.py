@@ -13,10 +13,10 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from model import GPT, GPTConfig
-from tokenizer import Tokenizer
-from tokenizer.manifest import read_manifest
-from tokenizer.shards import open_split
+from cc2gpt.model import GPT, GPTConfig
+from cc2gpt.tokenizer import Tokenizer
+from cc2gpt.tokenizer.manifest import read_manifest
+from cc2gpt.tokenizer.shards import open_split
 
 from . import distributed as dist_utils
 from .allocator import keep_freed_memory

@@ -17,13 +17,13 @@ import dataclasses
 
 import apache_beam as beam
 
-from pipeline.dedup.components import ConnectedComponents
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.exact import STAGE, ExactDedup
-from pipeline.dedup.fuzzy import CandidateEdges, MatchPrevious, Signatures
-from pipeline.dedup.minhash import MinHasher
-from pipeline.dedup.store import ReadSignatures, WriteSignatures
-from pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.dedup.components import ConnectedComponents
+from cc2gpt.pipeline.dedup.config import DedupConfig
+from cc2gpt.pipeline.dedup.exact import STAGE, ExactDedup
+from cc2gpt.pipeline.dedup.fuzzy import CandidateEdges, MatchPrevious, Signatures
+from cc2gpt.pipeline.dedup.minhash import MinHasher
+from cc2gpt.pipeline.dedup.store import ReadSignatures, WriteSignatures
+from cc2gpt.pipeline.doc import REJECTED, Doc
 
 __all__ = ["Dedup", "DedupConfig"]
 

@@ -4,8 +4,8 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.dedup.normalize import text_hash
-from pipeline.doc import REJECTED
+from cc2gpt.pipeline.dedup.normalize import text_hash
+from cc2gpt.pipeline.doc import REJECTED
 
 STAGE = "dedup"
 

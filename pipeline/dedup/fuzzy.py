@@ -2,7 +2,7 @@
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.dedup.minhash import MinHasher, similarity
+from cc2gpt.pipeline.dedup.minhash import MinHasher, similarity
 
 
 class Sign(beam.DoFn):

@@ -5,7 +5,7 @@ import zlib
 import numpy as np
 from datasketch import MinHash
 
-from pipeline.dedup.normalize import shingles
+from cc2gpt.pipeline.dedup.normalize import shingles
 
 
 class MinHasher:

@@ -13,12 +13,12 @@ import ast
 import dataclasses
 from dataclasses import dataclass, field
 
-from pipeline.filters.base import Filter
-from pipeline.filters.c4 import C4Quality
-from pipeline.filters.fineweb import FineWebQuality
-from pipeline.filters.gopher import GopherQuality, GopherRepetition
-from pipeline.filters.url import URLBlocklist
-from pipeline.rewriters.pii import PIIMask
+from cc2gpt.pipeline.filters.base import Filter
+from cc2gpt.pipeline.filters.c4 import C4Quality
+from cc2gpt.pipeline.filters.fineweb import FineWebQuality
+from cc2gpt.pipeline.filters.gopher import GopherQuality, GopherRepetition
+from cc2gpt.pipeline.filters.url import URLBlocklist
+from cc2gpt.pipeline.rewriters.pii import PIIMask
 
 __all__ = ["Filter", "FilterConfig", "build_filters", "parse_filter_overrides",
            "URLBlocklist", "GopherRepetition", "GopherQuality", "C4Quality", "FineWebQuality"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from pipeline.doc import Doc
-from pipeline.step import Step
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.step import Step
 
 
 def find_duplicates(items: Iterable[str]) -> tuple[int, int]:

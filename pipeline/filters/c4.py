@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.doc import Doc
-from pipeline.filters.base import Filter
-from pipeline.filters.text import count_sentences, english
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.filters.base import Filter
+from cc2gpt.pipeline.filters.text import count_sentences, english
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 END_PUNCTUATION = (".", "?", "!", '"', "'")

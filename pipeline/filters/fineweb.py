@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.doc import Doc
-from pipeline.filters.base import Filter, find_duplicates
-from pipeline.filters.text import TERMINAL_PUNCTUATION, english, split_words
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.filters.base import Filter, find_duplicates
+from cc2gpt.pipeline.filters.text import TERMINAL_PUNCTUATION, english, split_words
 
 
 @dataclass

@@ -11,9 +11,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from pipeline.doc import Doc
-from pipeline.filters.base import Filter, find_duplicates
-from pipeline.filters.text import PUNCTUATION, english, split_words
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.filters.base import Filter, find_duplicates
+from cc2gpt.pipeline.filters.text import PUNCTUATION, english, split_words
 
 _PARAGRAPH = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.doc import Doc
-from pipeline.filters.base import Filter
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.filters.base import Filter
 
 _URL_TOKEN = re.compile(r"[a-z0-9]+")
 BANNED_WORDS = ("porn", "porno", "xxx", "hentai", "sexcam", "camgirls", "nsfw")
@@ -38,7 +38,7 @@ class URLBlocklist(Filter):
     def domains(self) -> frozenset[str]:
         found = set()
         if self.use_bundled:
-            bundled = resources.files("pipeline") / "resources" / "url_blocklist.txt"
+            bundled = resources.files("cc2gpt.pipeline") / "resources" / "url_blocklist.txt"
             found |= _domains(bundled.read_text().splitlines())
         for path in self.files:
             with FileSystems.open(path, compression_type="uncompressed") as f:

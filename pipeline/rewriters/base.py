@@ -1,8 +1,8 @@
 """What every rewriter is: a step that returns the document's new text."""
 from __future__ import annotations
 
-from pipeline.doc import Doc
-from pipeline.step import Step
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.step import Step
 
 
 class Rewriter(Step):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.doc import Doc
-from pipeline.filters.c4 import C4Quality
-from pipeline.rewriters.base import Rewriter
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.filters.c4 import C4Quality
+from cc2gpt.pipeline.rewriters.base import Rewriter
 
 
 @dataclass

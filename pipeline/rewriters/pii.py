@@ -10,8 +10,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from pipeline.doc import Doc
-from pipeline.rewriters.base import Rewriter
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.rewriters.base import Rewriter
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\w)")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model import GPT, preset
+from cc2gpt.model import GPT, preset
 
 # Every architecture switch, each on its own and all together.
 SWITCHES = {

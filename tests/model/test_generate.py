@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model import generate, sample_next
+from cc2gpt.model import generate, sample_next
 
 PROMPTS = [[5, 17, 3], [40, 2, 9, 11, 60, 7, 1, 33], [8]]
 
@@ -22,7 +22,7 @@ def test_batched_prompts_of_different_lengths_equal_each_alone(make_gpt, switche
 
 
 def test_cache_matches_full_forward_logits(make_gpt):
-    from model import KVCache
+    from cc2gpt.model import KVCache
     model = make_gpt(pos_emb="rope", qk_norm=True)
     idx = torch.randint(0, 97, (2, 20))
     full = model(idx)

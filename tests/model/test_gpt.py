@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from model import GPT, PRESETS, GPTConfig, preset
+from cc2gpt.model import GPT, PRESETS, GPTConfig, preset
 
 
 @pytest.mark.parametrize("name, total", [
@@ -97,7 +97,7 @@ def test_every_switch_is_causal_and_learns(switches):
 def test_rope_replaces_the_position_table_and_is_relative():
     model = GPT(preset("tiny", pos_emb="rope", n_layer=1))
     assert "wpe" not in model.transformer
-    from model.gpt import apply_rope
+    from cc2gpt.model.gpt import apply_rope
     q, k = torch.randn(2, 1, 1, 32, dtype=torch.float64).unbind(0)
     cos, sin = model.rope_cos.double(), model.rope_sin.double()
 
@@ -151,7 +151,7 @@ def test_untied_head():
 
 
 def test_gelu_is_gpt2_tanh_gelu_with_its_gradient():
-    from model.gpt import gelu_tanh
+    from cc2gpt.model.gpt import gelu_tanh
     x = torch.linspace(-12, 12, 20001, dtype=torch.float64, requires_grad=True)
     ours, ref = gelu_tanh(x), F.gelu(x, approximate="tanh")
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
@@ -165,7 +165,7 @@ def test_fused_loss_matches_logits_and_cross_entropy(tie):
     # at a time); its loss and every gradient must be what the logits + F.cross_entropy give,
     # with ignored (-1) targets, across chunks of FUSED_LOSS_ROWS rows
     # (B*T = 2 * 1100 rows: two full chunks and a ragged one)
-    from model.gpt import FUSED_LOSS_ROWS
+    from cc2gpt.model.gpt import FUSED_LOSS_ROWS
     torch.manual_seed(0)
     model = GPT(preset("tiny", vocab_size=97, block_size=1100, n_layer=1, tie_embeddings=tie))
     head_calls = []

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import GPT, export_hf, generate, preset
-from model.hf_export import hf_architecture
-from tokenizer import EOS_ID, Tokenizer, train_tokenizer
+from cc2gpt.model import GPT, export_hf, generate, preset
+from cc2gpt.model.hf_export import hf_architecture
+from cc2gpt.tokenizer import EOS_ID, Tokenizer, train_tokenizer
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # everything loads from the export folder
 transformers = pytest.importorskip("transformers")

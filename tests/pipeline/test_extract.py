@@ -7,9 +7,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.extract import ExtractConfig, ExtractFn, token_f1
-from pipeline.extract_worker import BoundedExtractor, ExtractFailed, decode_html
-from pipeline.warc import iter_warc
+from cc2gpt.pipeline.extract import ExtractConfig, ExtractFn, token_f1
+from cc2gpt.pipeline.extract_worker import BoundedExtractor, ExtractFailed, decode_html
+from cc2gpt.pipeline.warc import iter_warc
 
 ROOT = Path(__file__).resolve().parents[2]
 WARC = ROOT / "../shared/data/warc"

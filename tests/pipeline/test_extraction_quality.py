@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.extract import ExtractConfig, token_f1
-from pipeline.extract_worker import ExtractFailed
+from cc2gpt.pipeline.extract import ExtractConfig, token_f1
+from cc2gpt.pipeline.extract_worker import ExtractFailed
 
 GOLD = Path(__file__).resolve().parents[2] / "../shared/data/extraction_gold"
 

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.doc import Doc
-from pipeline.filters import (C4Quality, FilterConfig, FineWebQuality, GopherQuality, GopherRepetition,
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.filters import (C4Quality, FilterConfig, FineWebQuality, GopherQuality, GopherRepetition,
                               URLBlocklist, build_filters, parse_filter_overrides)
-from pipeline.filters.gopher import duplicate_ngram_chars, top_ngram_chars
-from pipeline.quality import quality_steps
-from pipeline.rewriters import C4LineCleaner, PIIMask
-from pipeline.filters.text import (PUNCTUATION, TERMINAL_PUNCTUATION, count_sentences, english,
+from cc2gpt.pipeline.filters.gopher import duplicate_ngram_chars, top_ngram_chars
+from cc2gpt.pipeline.quality import quality_steps
+from cc2gpt.pipeline.rewriters import C4LineCleaner, PIIMask
+from cc2gpt.pipeline.filters.text import (PUNCTUATION, TERMINAL_PUNCTUATION, count_sentences, english,
                                    split_words)
 
 

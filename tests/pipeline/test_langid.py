@@ -4,8 +4,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.doc import Doc
-from pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
 
 EN = "The committee met on Tuesday to review the budget and the plans for the new library."
 DE = "Der Ausschuss traf sich am Dienstag, um den Haushalt und die Pläne für die Bibliothek zu prüfen."

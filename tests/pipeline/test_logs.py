@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.logs import console
-from pipeline.progress import ProgressLine
+from cc2gpt.pipeline.logs import console
+from cc2gpt.pipeline.progress import ProgressLine
 
 ROOT = Path(__file__).resolve().parents[2]
 WARC = ROOT / "../shared/data/warc/wget_2020_transfer_compression_gzip.warc.gz"

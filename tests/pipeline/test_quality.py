@@ -7,12 +7,12 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.curate import Curate
-from pipeline.doc import REJECTED, Doc
-from pipeline.extract import ExtractConfig, ExtractFn
-from pipeline.filters import FilterConfig, FineWebQuality, GopherQuality, URLBlocklist
-from pipeline.options import CurateConfig
-from pipeline.quality import Quality, URLFilterFn, quality_steps, verdict_of
+from cc2gpt.pipeline.curate import Curate
+from cc2gpt.pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.extract import ExtractConfig, ExtractFn
+from cc2gpt.pipeline.filters import FilterConfig, FineWebQuality, GopherQuality, URLBlocklist
+from cc2gpt.pipeline.options import CurateConfig
+from cc2gpt.pipeline.quality import Quality, URLFilterFn, quality_steps, verdict_of
 
 ROOT = Path(__file__).resolve().parents[2]
 MISBEHAVE = "tests.pipeline.slow_extractors:misbehave"

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.filters import FilterConfig
-from pipeline.report import threshold_at, funnel_rows, write_report
+from cc2gpt.pipeline.filters import FilterConfig
+from cc2gpt.pipeline.report import threshold_at, funnel_rows, write_report
 
 
 def make_out(tmp_path):

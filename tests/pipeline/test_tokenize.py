@@ -5,11 +5,11 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-from pipeline.doc import Doc
-from pipeline.tokenize import SmallestHashSample, TrainTokenizer, WriteTokenShards
-from tokenizer import Tokenizer, train_tokenizer
-from tokenizer.manifest import build_manifest, write_manifest
-from tokenizer.shards import open_shard, open_split, split_of, stable_hash
+from cc2gpt.pipeline.doc import Doc
+from cc2gpt.pipeline.tokenize import SmallestHashSample, TrainTokenizer, WriteTokenShards
+from cc2gpt.tokenizer import Tokenizer, train_tokenizer
+from cc2gpt.tokenizer.manifest import build_manifest, write_manifest
+from cc2gpt.tokenizer.shards import open_shard, open_split, split_of, stable_hash
 
 DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 

@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
-from pipeline.warc import ReadWarc, iter_warc, match_files
+from cc2gpt.pipeline.warc import ReadWarc, iter_warc, match_files
 
 WARC = Path(__file__).resolve().parents[2] / "../shared/data/warc"
 FILES = sorted(p.name for p in WARC.glob("*.warc.gz"))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenizer import Tokenizer, train_tokenizer
+from cc2gpt.tokenizer import Tokenizer, train_tokenizer
 
 DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 SHAKESPEARE = DATA / "lm_corpus/tinyshakespeare/input.txt"

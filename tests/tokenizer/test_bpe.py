@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
-from tokenizer import EOS_ID, EOS_PIECE, Tokenizer, train_tokenizer
-from tokenizer.bpe import RESERVED_PIECES
+from cc2gpt.tokenizer import EOS_ID, EOS_PIECE, Tokenizer, train_tokenizer
+from cc2gpt.tokenizer.bpe import RESERVED_PIECES
 
 
 def test_special_ids_and_facts(tok, model_bytes):

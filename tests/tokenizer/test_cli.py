@@ -3,9 +3,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import cc2gpt
-from tokenizer import Tokenizer, train_tokenizer
-from tokenizer.sample import entry, smallest_within
-from tokenizer.shards import split_of
+from cc2gpt.tokenizer import Tokenizer, train_tokenizer
+from cc2gpt.tokenizer.sample import entry, smallest_within
+from cc2gpt.tokenizer.shards import split_of
 
 
 def write_docs(folder, corpus):

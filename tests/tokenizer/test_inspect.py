@@ -2,10 +2,10 @@ import re
 
 import pytest
 
-from tokenizer import EOS_ID
-from tokenizer.inspect import describe_shards
-from tokenizer.manifest import build_manifest, write_manifest
-from tokenizer.shards import ShardError, write_shard
+from cc2gpt.tokenizer import EOS_ID
+from cc2gpt.tokenizer.inspect import describe_shards
+from cc2gpt.tokenizer.manifest import build_manifest, write_manifest
+from cc2gpt.tokenizer.shards import ShardError, write_shard
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tokenizer.manifest import build_manifest, dumps_manifest, read_manifest, write_manifest
+from cc2gpt.tokenizer.manifest import build_manifest, dumps_manifest, read_manifest, write_manifest
 
 FILES = [
     {"split": "val", "path": "tokens/val/00000.arrow", "num_docs": 2, "num_tokens": 10},

@@ -2,8 +2,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokenizer import EOS_ID
-from tokenizer.bpe import sentence_chunks
+from cc2gpt.tokenizer import EOS_ID
+from cc2gpt.tokenizer.bpe import sentence_chunks
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tokenizer import EOS_ID
-from tokenizer.manifest import build_manifest, write_manifest
-from tokenizer.shards import ShardError, open_shard, open_split, split_of, write_shard
+from cc2gpt.tokenizer import EOS_ID
+from cc2gpt.tokenizer.manifest import build_manifest, write_manifest
+from cc2gpt.tokenizer.shards import ShardError, open_shard, open_split, split_of, write_shard
 
 
 def docs(tok, corpus, n=50):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tokenizer import train_tokenizer
-from tokenizer.out import write_out
+from cc2gpt.tokenizer import train_tokenizer
+from cc2gpt.tokenizer.out import write_out
 
 DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 SHAKESPEARE = DATA / "lm_corpus/tinyshakespeare/input.txt"

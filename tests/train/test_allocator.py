@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import ctypes, resource, sys, torch
-from train.allocator import keep_freed_memory
+from cc2gpt.train.allocator import keep_freed_memory
 
 libc = ctypes.CDLL(None)
 

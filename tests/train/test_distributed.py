@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.cli import main as train_main
+from cc2gpt.train.cli import main as train_main
 
 from .conftest import SMALL, read_metrics
 
@@ -24,7 +24,7 @@ STEPS = ["--max-steps", "4", "--set", *BATCH, "tokens_per_step=1536", "eval_inte
 
 def torchrun(out_dir, run, nproc, *extra):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "train", "--data", str(out_dir), "--preset", "tiny", "--out", str(run), *STEPS,
+           "-m", "cc2gpt.train", "--data", str(out_dir), "--preset", "tiny", "--out", str(run), *STEPS,
            *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

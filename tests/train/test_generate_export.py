@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import cc2gpt
-from train.cli import main as train_main
-from train.run import load_run
+from cc2gpt.train.cli import main as train_main
+from cc2gpt.train.run import load_run
 
 from .conftest import SMALL
 

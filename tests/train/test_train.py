@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tokenizer import Tokenizer
-from tokenizer.shards import open_split
-from train.checkpoint import list_checkpoints
-from train.cli import main as train_main
-from train.config import TrainConfig, apply_overrides, load_preset
-from train.schedule import lr_at
-from train.trainer import train as run_training
+from cc2gpt.tokenizer import Tokenizer
+from cc2gpt.tokenizer.shards import open_split
+from cc2gpt.train.checkpoint import list_checkpoints
+from cc2gpt.train.cli import main as train_main
+from cc2gpt.train.config import TrainConfig, apply_overrides, load_preset
+from cc2gpt.train.schedule import lr_at
+from cc2gpt.train.trainer import train as run_training
 
 from .conftest import SMALL, read_metrics
 

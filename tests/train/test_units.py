@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from model import GPT, preset
-from train.checkpoint import list_checkpoints, load_latest, save_checkpoint
-from train.cli import parse_args as parse_train
-from train.cli import resolve_config
-from train.config import (PRESET_DIR, TrainConfig, apply_overrides, batch_split, fit_micro_batch,
+from cc2gpt.model import GPT, preset
+from cc2gpt.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
+from cc2gpt.train.cli import parse_args as parse_train
+from cc2gpt.train.cli import resolve_config
+from cc2gpt.train.config import (PRESET_DIR, TrainConfig, apply_overrides, batch_split, fit_micro_batch,
                           load_preset)
-from train.data import Sampler, Windows, eval_windows, target_bytes
-from train.optim import build_optimizer
-from train.schedule import lr_at
+from cc2gpt.train.data import Sampler, Windows, eval_windows, target_bytes
+from cc2gpt.train.optim import build_optimizer
+from cc2gpt.train.schedule import lr_at
 
 
 def windows(block=4):
@@ -164,7 +164,7 @@ def test_validation_windows_spread_over_the_split():
 def test_bits_per_byte_counts_every_byte_exactly(out_dir):
     """piece_bytes summed over a text's tokens is the text's UTF-8 length, including
     characters split into byte-fallback pieces and windows cutting them apart."""
-    from tokenizer import Tokenizer
+    from cc2gpt.tokenizer import Tokenizer
 
     tok = Tokenizer.from_file(out_dir / "tokenizer/tokenizer.model")
     nbytes = tok.piece_bytes()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from google.cloud.dataflow_v1beta3 import JobType
 
-from pipeline.cli import new_pipeline
-from pipeline.curate import Curate
-from pipeline.options import parse_args
+from cc2gpt.pipeline.cli import new_pipeline
+from cc2gpt.pipeline.curate import Curate
+from cc2gpt.pipeline.options import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 WARCS = str(ROOT / ".." / "shared" / "data" / "warc" / "*.warc.gz")

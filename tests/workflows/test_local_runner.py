@@ -7,8 +7,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.cli import new_pipeline, runner_defaults
-from pipeline.progress import MARK, Count, ProgressLine, reports_reach_launcher
+from cc2gpt.pipeline.cli import new_pipeline, runner_defaults
+from cc2gpt.pipeline.progress import MARK, Count, ProgressLine, reports_reach_launcher
 
 
 def test_direct_runner_defaults_to_a_worker_process_per_core(monkeypatch):

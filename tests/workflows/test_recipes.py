@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import parse_args as parse_curate
-from train.cli import parse_args as parse_train, resolve_config
-from train.config import batch_split
+from cc2gpt.pipeline.options import parse_args as parse_curate
+from cc2gpt.train.cli import parse_args as parse_train, resolve_config
+from cc2gpt.train.config import batch_split
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 RECIPES = sorted(WORKFLOWS.glob("*/README.md")) + [WORKFLOWS / "dataflow" / "launch.sh",
@@ -26,7 +26,7 @@ def commands(path: Path) -> list[list[str]]:
     for line in text.splitlines():
         line = line.split(" #")[0].strip()
         if line.startswith(("cc2gpt ", "torchrun ", "srun ", "exec ")) and (
-                "cc2gpt curate" in line or "-m train" in line or "cc2gpt train" in line):
+                "cc2gpt curate" in line or "-m cc2gpt.train" in line or "cc2gpt train" in line):
             line = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)",
                           lambda m: VARS.get(m[1] or m[3], m[2] or "x"), line)
             found.append([w for w in shlex.split(line.removeprefix("exec ")) if w != "$@"])
@@ -59,7 +59,7 @@ def test_recipe_commands_parse(path):
             unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
             assert not unknown, f"{path.name}: Beam does not know {sorted(unknown)}"
         else:
-            argv = _after(words, ["-m", "train"] if "-m" in words else ["cc2gpt", "train"])
+            argv = _after(words, ["-m", "cc2gpt.train"] if "-m" in words else ["cc2gpt", "train"])
             args = parse_train(argv)
             args.resume = False   # resolve from the preset, not a RUN folder
             world = processes(words)

@@ -8,9 +8,9 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.dedup import Dedup
-from pipeline.dedup.normalize import shingles, text_hash
-from pipeline.doc import Doc
+from cc2gpt.pipeline.dedup import Dedup
+from cc2gpt.pipeline.dedup.normalize import shingles, text_hash
+from cc2gpt.pipeline.doc import Doc
 
 DATA = Path(__file__).resolve().parents[3] / "../shared/data"
 

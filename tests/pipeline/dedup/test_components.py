@@ -5,7 +5,7 @@ import apache_beam as beam
 import pytest
 from dedup_testlib import UnionFind, run_pipeline
 
-from pipeline.dedup.components import ConnectedComponents
+from cc2gpt.pipeline.dedup.components import ConnectedComponents
 
 
 def graphs() -> dict[str, list[tuple[str, str]]]:

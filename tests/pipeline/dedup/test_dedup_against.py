@@ -5,9 +5,9 @@ import pyarrow.parquet as pq
 import pytest
 from dedup_testlib import DATA, jaccard, make_doc, read_text, run_dedup, run_pipeline
 
-from pipeline.dedup import DedupConfig
-from pipeline.dedup.minhash import MinHasher
-from pipeline.dedup.store import ReadSignatures
+from cc2gpt.pipeline.dedup import DedupConfig
+from cc2gpt.pipeline.dedup.minhash import MinHasher
+from cc2gpt.pipeline.dedup.store import ReadSignatures
 
 CONFIG = DedupConfig(cc_rounds=4)
 

@@ -4,8 +4,8 @@ from collections import Counter
 import pytest
 from dedup_testlib import make_doc, run_dedup
 
-from pipeline.dedup import DedupConfig
-from pipeline.dedup.normalize import normalize, shingles, text_hash
+from cc2gpt.pipeline.dedup import DedupConfig
+from cc2gpt.pipeline.dedup.normalize import normalize, shingles, text_hash
 
 
 def test_normalize_folds_case_punctuation_digits_unicode_whitespace():

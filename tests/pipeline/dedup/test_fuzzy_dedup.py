@@ -11,8 +11,8 @@ from collections import defaultdict
 import pytest
 from dedup_testlib import DATA, UnionFind, exact_groups, make_doc, paragraphs, read_text, run_dedup, similar_pairs
 
-from pipeline.dedup import DedupConfig
-from pipeline.dedup.minhash import MinHasher
+from cc2gpt.pipeline.dedup import DedupConfig
+from cc2gpt.pipeline.dedup.minhash import MinHasher
 
 CONFIG = DedupConfig(cc_rounds=6)   # these graphs settle in 3 rounds; fewer rounds keep the test fast
 BANDS, ROWS = CONFIG.bands_rows()

@@ -10,10 +10,10 @@ import tracemalloc
 
 from dedup_testlib import DATA, make_doc, read_text
 
-from pipeline.dedup import DedupConfig, repoint
-from pipeline.dedup.exact import KeepSmallestId
-from pipeline.dedup.fuzzy import Sign, Star
-from pipeline.dedup.minhash import MinHasher
+from cc2gpt.pipeline.dedup import DedupConfig, repoint
+from cc2gpt.pipeline.dedup.exact import KeepSmallestId
+from cc2gpt.pipeline.dedup.fuzzy import Sign, Star
+from cc2gpt.pipeline.dedup.minhash import MinHasher
 
 WORDS = read_text(DATA / "lm_corpus/gutenberg/austen-persuasion.txt").split()
 

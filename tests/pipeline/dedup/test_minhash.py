@@ -3,9 +3,9 @@ import pytest
 from datasketch import MinHashLSH
 from dedup_testlib import DATA, jaccard, read_text
 
-from pipeline.dedup import DedupConfig
-from pipeline.dedup.config import bands_rows_for
-from pipeline.dedup.minhash import MinHasher, similarity
+from cc2gpt.pipeline.dedup import DedupConfig
+from cc2gpt.pipeline.dedup.config import bands_rows_for
+from cc2gpt.pipeline.dedup.minhash import MinHasher, similarity
 
 CONFIG = DedupConfig()
 HASHER = MinHasher(CONFIG.num_perm, CONFIG.ngram, CONFIG.seed, *CONFIG.bands_rows())

@@ -11,12 +11,12 @@ import sys
 
 # subcommand -> (module, function taking argv, one-line help)
 COMMANDS = {
-    "curate": ("pipeline.cli", "curate_main", "run the Beam curation job: WARC files to OUT/"),
-    "inspect": ("pipeline.inspect", "main", "funnel, filter reasons, samples and shard statistics of OUT/"),
-    "tokenizer": ("tokenizer.cli", "main", "tokenizer tools: `cc2gpt tokenizer train ...`"),
-    "train": ("train.cli", "main", "pretrain a GPT on OUT/'s token shards"),
-    "generate": ("train.run", "generate_main", "sample text from a run's newest checkpoint"),
-    "export-hf": ("train.run", "export_main", "export a run as a Hugging Face transformers folder"),
+    "curate": ("cc2gpt.pipeline.cli", "curate_main", "run the Beam curation job: WARC files to OUT/"),
+    "inspect": ("cc2gpt.pipeline.inspect", "main", "funnel, filter reasons, samples and shard statistics of OUT/"),
+    "tokenizer": ("cc2gpt.tokenizer.cli", "main", "tokenizer tools: `cc2gpt tokenizer train ...`"),
+    "train": ("cc2gpt.train.cli", "main", "pretrain a GPT on OUT/'s token shards"),
+    "generate": ("cc2gpt.train.run", "generate_main", "sample text from a run's newest checkpoint"),
+    "export-hf": ("cc2gpt.train.run", "export_main", "export a run as a Hugging Face transformers folder"),
 }
 
 
