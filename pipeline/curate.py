@@ -32,7 +32,7 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         cfg, out = self.config, self.config.output
-        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes)
+        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes, cfg.warc_range_mb << 20)
         extracted = read["pages"] | "Extract" >> _stage(ExtractFn(cfg.extract))
         identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))
         filtered = identified.kept | "Filter" >> _stage(FilterFn(self.filters))

@@ -13,6 +13,7 @@ from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FilterConfig, parse_filter_overrides
 from pipeline.langid import LanguageConfig
+from pipeline.warc import DEFAULT_RANGE_BYTES
 
 
 @dataclass
@@ -30,6 +31,7 @@ class CurateConfig:
     input: list[str]
     output: str
     max_page_bytes: int = 2_000_000     # larger HTTP payloads are skipped as `oversized`
+    warc_range_mb: int = DEFAULT_RANGE_BYTES >> 20  # WARC files are read in byte ranges of this size
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target number of tokens per Arrow shard")
     p.add_argument("--val-fraction", type=float, default=TokenizeConfig.val_fraction)
     p.add_argument("--max-page-bytes", type=int, default=CurateConfig.max_page_bytes)
+    p.add_argument("--warc-range-mb", type=int, default=CurateConfig.warc_range_mb,
+                   help="read WARC files in byte ranges of this many MiB, each where it lands")
     p.add_argument("--extractor", choices=("trafilatura", "resiliparse"),
                    default=ExtractConfig.backend)
     p.add_argument("--extract-timeout", type=float, default=ExtractConfig.timeout_s,
@@ -84,6 +88,7 @@ def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
         input=[g for g in args.input.split(",") if g],
         output=args.output.rstrip("/"),
         max_page_bytes=args.max_page_bytes,
+        warc_range_mb=args.warc_range_mb,
         extract=dataclasses.replace(ExtractConfig(), backend=args.extractor,
                                     timeout_s=args.extract_timeout),
         language=dataclasses.replace(LanguageConfig(), languages=languages,
