@@ -10,7 +10,9 @@ largest SDK worker and of the largest extraction child, and the peak of their
 sum. After it, the job's PCollection metrics (element count times sampled mean
 size) give the bytes that entered each GroupByKey of the graph the runner ran
 (combiners lifted), i.e. crossed a shuffle, per input page. A 1-worker run at --one-worker-size gives the 1 -> 2 worker
-speed-up. The machine may be shared: wall times are then contended.
+speed-up, in wall time and in the CPU time of the busiest SDK worker and its
+extraction children: on a shared machine wall times are contended, while the
+busiest worker's CPU time still says how evenly the work was spread.
 
     PYTHONPATH=. .venv/bin/python bench/scale.py [--sizes 1,4,16,64] [--workers 2] [--one-worker-size 16]
 
@@ -69,62 +71,68 @@ def run_job(metrics_path: str, argv: list[str]) -> None:
     Path(metrics_path).write_text(json.dumps({"shuffled": nbytes, "funnel": read_funnel(config.output)}))
 
 
-def process_tree(root: int) -> list[int]:
-    """`root` and its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
+def process_tree(root: int) -> dict[int, int]:
+    """pid -> parent pid of `root` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [root]
+    tree, todo = {root: parents.get(root, 0)}, [root]
     while todo:
         pid = todo.pop()
-        tree.append(pid)
-        todo += children.get(pid, [])
+        for child in (c for c, parent in parents.items() if parent == pid):
+            tree[child] = pid
+            todo.append(child)
     return tree
 
 
-def memory(pid: int) -> tuple[str, int, int] | None:
-    """(role, peak RSS, current RSS) of one process in bytes, or None if it is gone."""
+def usage(pid: int) -> tuple[str, int, int, float] | None:
+    """(role, peak RSS, current RSS, CPU seconds) of one process, or None if it is gone."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     if "VmHWM" not in status:  # a zombie
         return None
     role = ("extractor" if b"pipeline.extract_worker" in cmdline else
             "worker" if b"sdk_worker_main" in cmdline else "other")
-    return role, int(status["VmHWM"].split()[0]) * 1024, int(status["VmRSS"].split()[0]) * 1024
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return role, int(status["VmHWM"].split()[0]) * 1024, int(status["VmRSS"].split()[0]) * 1024, cpu
 
 
 def curate(warcs_glob: str, out: str, workers: int) -> dict:
-    """Run the job in a child process; its wall time, peak memory per role, shuffle bytes and funnel."""
+    """Run the job in a child process: its wall time, peak memory per role, the CPU time of its
+    busiest worker (with its extraction children), shuffle bytes and funnel."""
     metrics = f"{out}.json"
     argv = [sys.executable, __file__, "--job", metrics, "--input", warcs_glob, "--output", out,
             "--vocab-size", "2048", "--direct_running_mode=multi_processing",
             f"--direct_num_workers={workers}"]
     peak = {"launcher": 0, "worker": 0, "extractor": 0, "other": 0, "sum": 0}
+    cpu: dict[int, tuple[str, int, float]] = {}  # pid -> (role, parent, CPU seconds so far)
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     while child.poll() is None:
         total = 0
-        for pid in process_tree(child.pid):
-            found = memory(pid)
+        for pid, parent in process_tree(child.pid).items():
+            found = usage(pid)
             if found:
                 role = "launcher" if pid == child.pid else found[0]
                 peak[role] = max(peak[role], found[1])
                 total += found[2]
+                cpu[pid] = role, parent, found[3]
         peak["sum"] = max(peak["sum"], total)
         time.sleep(0.2)
     wall = time.perf_counter() - start
     if child.returncode != 0:
         raise SystemExit(f"the job failed with exit code {child.returncode}")
-    return dict(json.loads(Path(metrics).read_text()), wall=wall, peak=peak)
+    busiest = max(seconds + sum(s for role, parent, s in cpu.values() if parent == pid)
+                  for pid, (role, _, seconds) in cpu.items() if role == "worker")
+    return dict(json.loads(Path(metrics).read_text()), wall=wall, peak=peak, busiest_cpu=busiest)
 
 
 def main() -> None:
@@ -141,7 +149,7 @@ def main() -> None:
     runs = {}
     print(f"{args.warc.name} x N, `cc2gpt curate` on the local runner; wall times are contended if the machine is shared")
     print(f"{'size':>5}{'workers':>8}{'pages':>7}{'wall s':>8}{'pages/s':>8}{'launcher MB':>12}"
-          f"{'worker MB':>10}{'extractor MB':>13}{'all MB':>8}{'shuffled B/page':>16}")
+          f"{'worker MB':>10}{'extractor MB':>13}{'all MB':>8}{'shuffled B/page':>16}{'busiest CPU s':>14}")
     plan = [(n, args.workers) for n in sizes]
     if args.one_worker_size:
         plan.append((args.one_worker_size, 1))
@@ -155,7 +163,8 @@ def main() -> None:
         peak = run["peak"]
         print(f"{n:>4}x{workers:>8}{pages:>7}{run['wall']:>8.1f}{pages / run['wall']:>8.1f}"
               f"{peak['launcher'] / MB:>12.0f}{peak['worker'] / MB:>10.0f}{peak['extractor'] / MB:>13.0f}"
-              f"{peak['sum'] / MB:>8.0f}{sum(run['shuffled'].values()) / pages:>16,.0f}", flush=True)
+              f"{peak['sum'] / MB:>8.0f}{sum(run['shuffled'].values()) / pages:>16,.0f}"
+              f"{run['busiest_cpu']:>14.1f}", flush=True)
 
     top = runs[max(sizes), args.workers]
     print(f"bytes per input page into each shuffle at {max(sizes)}x (largest first):")
@@ -164,8 +173,9 @@ def main() -> None:
     if args.one_worker_size:
         one, two = runs[args.one_worker_size, 1], runs[args.one_worker_size, args.workers]
         print(f"speed-up at {args.one_worker_size}x, 1 -> {args.workers} workers: "
-              f"{one['wall'] / two['wall']:.2f} ({one['pages'] / one['wall']:.1f} -> "
-              f"{two['pages'] / two['wall']:.1f} pages/s)")
+              f"{one['wall'] / two['wall']:.2f} in wall time ({one['pages'] / one['wall']:.1f} -> "
+              f"{two['pages'] / two['wall']:.1f} pages/s), {one['busiest_cpu'] / two['busiest_cpu']:.2f} "
+              f"in the busiest worker's CPU time (the speed-up idle cores would allow)")
     largest = {n: max(runs[n, args.workers]["peak"][r] for r in ("launcher", "worker", "extractor"))
                for n in (min(sizes), max(sizes))}
     print(f"peak memory of the largest process: {largest[min(sizes)] / MB:.0f} MB at {min(sizes)}x, "
