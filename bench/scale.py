@@ -9,8 +9,8 @@ job's process tree: the peak resident memory (VmHWM) of the launcher, of the
 largest SDK worker and of the largest extraction child, and the peak of their
 sum. After it, the job's PCollection metrics (element count times sampled mean
 size) give the bytes that entered each GroupByKey of the graph the runner ran
-(combiners lifted), i.e. crossed a shuffle, per input page. A 1-worker run at --one-worker-size gives the 1 -> 2 worker
-speed-up, in wall time and in the CPU time of the busiest SDK worker and its
+(combiners lifted), i.e. crossed a shuffle, per input page. A 1-worker run at
+--one-worker-size gives the 1 -> 2 worker speed-up, in wall time and in the CPU time of the busiest SDK worker and its
 extraction children: on a shared machine wall times are contended, while the
 busiest worker's CPU time still says how evenly the work was spread.
 
@@ -77,7 +77,8 @@ def process_tree(root: int) -> dict[int, int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])  # the field after "(name)"
             except OSError:
                 continue
     tree, todo = {root: parents.get(root, 0)}, [root]
@@ -147,9 +148,11 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     runs = {}
-    print(f"{args.warc.name} x N, `cc2gpt curate` on the local runner; wall times are contended if the machine is shared")
+    print(f"{args.warc.name} x N, `cc2gpt curate` on the local runner "
+          "(wall times are contended if the machine is shared)")
     print(f"{'size':>5}{'workers':>8}{'pages':>7}{'wall s':>8}{'pages/s':>8}{'launcher MB':>12}"
-          f"{'worker MB':>10}{'extractor MB':>13}{'all MB':>8}{'shuffled B/page':>16}{'busiest CPU s':>14}")
+          f"{'worker MB':>10}{'extractor MB':>13}{'all MB':>8}{'shuffled B/page':>16}"
+          f"{'busiest CPU s':>14}")
     plan = [(n, args.workers) for n in sizes]
     if args.one_worker_size:
         plan.append((args.one_worker_size, 1))

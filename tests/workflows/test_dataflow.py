@@ -54,9 +54,9 @@ def test_workers_run_the_custom_container_with_the_staged_package(job):
 
 
 def test_input_files_are_listed_by_the_job_not_when_it_is_built(job):
-    """The fixture built a job over gs:// input offline (listing the bucket then would wait 120 s and fail)."""
+    """The fixture built a job over gs:// input offline (listing the bucket would wait 120 s, then fail)."""
     names = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
-    assert {"Curate/ReadWarc/ListFiles", "Curate/ReadWarc/SpreadRanges", "Curate/ReadWarc/ReadRecords"} <= names
+    assert {f"Curate/ReadWarc/{step}" for step in ("ListFiles", "SpreadRanges", "ReadRecords")} <= names
 
 
 def test_local_runner_defaults_stay_off(job):
