@@ -4,7 +4,9 @@
 `cc2gpt train` and `python -m train`; importing lazily keeps `cc2gpt inspect`
 free of torch and `cc2gpt train` free of Beam.
 """
+import contextlib
 import importlib
+import logging
 import sys
 
 # subcommand -> (module, function taking argv, one-line help)
@@ -13,8 +15,8 @@ COMMANDS = {
     "inspect": ("pipeline.inspect", "main", "funnel, filter reasons, samples and shard statistics of OUT/"),
     "tokenizer": ("tokenizer.cli", "main", "tokenizer tools: `cc2gpt tokenizer train ...`"),
     "train": ("train.cli", "main", "pretrain a GPT on OUT/'s token shards"),
-    "generate": ("train.generate_cli", "main", "sample text from a trained checkpoint"),
-    "export-hf": ("train.export_cli", "main", "export a run as a Hugging Face transformers folder"),
+    "generate": ("train.run", "generate_main", "sample text from a run's newest checkpoint"),
+    "export-hf": ("train.run", "export_main", "export a run as a Hugging Face transformers folder"),
 }
 
 
@@ -22,6 +24,18 @@ def usage() -> str:
     lines = ["usage: cc2gpt COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def quiet_imports():
+    """Libraries that log while they import (Beam: "apitools not found ...") print nothing:
+    with a handler on the root logger, Python's logging adds no stderr handler of its own."""
+    root, handler = logging.getLogger(), logging.NullHandler()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def main(argv=None) -> int:
@@ -34,7 +48,9 @@ def main(argv=None) -> int:
         print(f"cc2gpt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module, func, _ = COMMANDS[name]
-    result = getattr(importlib.import_module(module), func)(rest)
+    with quiet_imports():
+        command = getattr(importlib.import_module(module), func)
+    result = command(rest)
     return int(result or 0)
 
 

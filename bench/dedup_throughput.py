@@ -57,8 +57,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from _common import read_text  # noqa: E402
 from pipeline.dedup import DedupConfig  # noqa: E402
-from pipeline.dedup.fuzzy import _Sign  # noqa: E402
+from pipeline.dedup.fuzzy import Sign  # noqa: E402
 from pipeline.dedup.minhash import MinHasher  # noqa: E402
+from pipeline.doc import Doc  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 
@@ -86,8 +87,8 @@ def _clocks():
 
 def cc2gpt_signatures(texts: list[str], config: DedupConfig) -> "np.ndarray":
     """(CPU, wall) seconds for the signature DoFn over batches, plus the band keys of every signature."""
-    sign = _Sign(MinHasher(config.num_perm, config.ngram, config.seed, *config.bands_rows()))
-    docs = [{"id": str(i), "text": t} for i, t in enumerate(texts)]
+    sign = Sign(MinHasher(config.num_perm, config.ngram, config.seed, *config.bands_rows()))
+    docs = [Doc(id=str(i), url="", crawl_date="", text=t) for i, t in enumerate(texts)]
     start = _clocks()
     for i in range(0, len(docs), config.batch_size):
         for _, sig in sign.process(docs[i:i + config.batch_size]):
@@ -129,8 +130,8 @@ def synthetic_docs(n: int, seed: int = 1):
             text = " ".join(base)
         else:
             text = rng.choice(recent).upper()
-        yield {"id": f"{rng.getrandbits(64):016x}", "url": "", "crawl_date": "", "text": text,
-               "language": "en", "language_score": 1.0, "signals": {}}
+        yield Doc(id=f"{rng.getrandbits(64):016x}", url="", crawl_date="", text=text,
+                  language="en", language_score=1.0)
 
 
 class _PeakRss:
@@ -212,7 +213,7 @@ def _dedup_job(docs, tmp):
 def _shuffle_job(docs, tmp):
     """The control: the same documents through one GroupByKey and nothing else (no state of ours)."""
     import apache_beam as beam
-    return {"kept": docs | beam.Map(lambda d: (d["id"], d)) | beam.GroupByKey() | beam.FlatMap(lambda kv: kv[1])}
+    return {"kept": docs | beam.Map(lambda d: (d.id, d)) | beam.GroupByKey() | beam.FlatMap(lambda kv: kv[1])}
 
 
 JOBS = {"dedup": _dedup_job, "1 GBK": _shuffle_job}

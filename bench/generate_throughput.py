@@ -64,7 +64,7 @@ def main() -> None:
     n = args.new_tokens
     with torch.no_grad():
         idx = torch.randint(0, model.config.vocab_size, (1, 256))
-        max_diff = (model(idx, all_logits=True)[0] - hf(idx).logits).abs().max().item()
+        max_diff = (model(idx) - hf(idx).logits).abs().max().item()
 
     def ours(use_cache):
         return generate(model, prompt.tolist(), n, temperature=0, use_cache=use_cache)[0]

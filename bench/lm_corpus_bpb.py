@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import read_text  # noqa: E402
 from tokenizer import train_tokenizer  # noqa: E402
-from tokenizer.manifest import write_out  # noqa: E402
+from tokenizer.out import write_out  # noqa: E402
 from tokenizer.shards import split_of  # noqa: E402
 from train.config import TrainConfig, apply_overrides, load_preset  # noqa: E402
 from train.trainer import train  # noqa: E402

@@ -22,8 +22,8 @@ costs neither side pages.
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/pipeline_throughput.py [--warc FILE] [--repeat N] [--scaling]
 
---scaling also runs the same four stages as a Beam job (ReadWarc, ExtractFn,
-LanguageFn, FilterFn) on the DirectRunner (`cc2gpt curate`'s local runner) in
+--scaling also runs the same stages as a Beam job (ReadWarc, URL filter,
+Extract, LanguageID, Quality) on the DirectRunner (`cc2gpt curate`'s local runner) in
 multi_processing mode with 1 and 2 workers and prints the wall-time speed-up,
 worker start-up included. The input is --copies copies of the WARC file, so
 the few seconds of fixed start-up do not dominate a 196-page run, as they do
@@ -52,10 +52,13 @@ import apache_beam as beam
 
 from _common import shuffled_copies
 from pipeline.cli import new_pipeline
-from pipeline.extract import ExtractConfig, ExtractFn, new_doc, token_f1
+from pipeline.doc import REJECTED, Doc
+from pipeline.extract import ExtractConfig, ExtractFn, token_f1
 from pipeline.extract_worker import ExtractFailed
-from pipeline.filters import FilterConfig, FilterFn, build_filters
+from pipeline.filters import FilterConfig
 from pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
+from pipeline.quality import Quality, URLFilterFn, quality_steps, verdict_of
+from pipeline.rewriters import Rewriter
 from pipeline.warc import ReadWarc, iter_warc
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
@@ -118,11 +121,22 @@ def timed(run, warc: Path):
     return pages, kept, time.perf_counter() - wall, cpu_seconds() - cpu, extracted
 
 
+def passes(steps, doc: Doc) -> bool:
+    """The quality steps on one document, as the Quality stage runs them: rewriters change its text."""
+    for step in steps:
+        if isinstance(step, Rewriter):
+            doc.text = step.rewrite(doc)
+        elif verdict_of(step, doc) is not None:
+            return False
+    return True
+
+
 def run_cc2gpt(warc: Path, backend: str) -> tuple[int, int, dict[str, str]]:
     """(pages, kept, url -> extracted text) for cc2gpt's stages, as the DoFns run them."""
     extractor = ExtractConfig(backend=backend).extractor()
     model, lang_config = load_model(), LanguageConfig()
-    filters = build_filters(FilterConfig())
+    config = FilterConfig()
+    steps = quality_steps(config)
     pages = kept = 0
     extracted = {}
     try:
@@ -130,6 +144,8 @@ def run_cc2gpt(warc: Path, backend: str) -> tuple[int, int, dict[str, str]]:
             if isinstance(page, str):
                 continue
             pages += 1
+            if verdict_of(config.url_blocklist, Doc.from_page(page)) is not None:
+                continue
             try:
                 text = extractor(page["html"], page["content_type"], page["url"])
             except ExtractFailed:
@@ -137,8 +153,7 @@ def run_cc2gpt(warc: Path, backend: str) -> tuple[int, int, dict[str, str]]:
             extracted[page["url"]] = text
             if identify(model, text, lang_config)[2] is not None:
                 continue
-            doc = new_doc(page, text)
-            kept += all(f.filter(doc) is None for f in filters)
+            kept += passes(steps, Doc.from_page(page, text))
     finally:
         extractor.close()
     return pages, kept, extracted
@@ -201,18 +216,21 @@ def run_datatrove(warc: Path) -> tuple[int, int, dict[str, str]]:
 
 
 def run_beam(warcs: list[str], workers: int) -> tuple[float, int]:
-    """(wall seconds, kept) of the four curation stages as a Beam job on the DirectRunner."""
+    """(wall seconds, kept) of the curation stages up to dedup as a Beam job on the DirectRunner."""
     start = time.perf_counter()
+    config = FilterConfig()
     with new_pipeline(["--direct_running_mode=multi_processing",
                        f"--direct_num_workers={workers}"]) as p:
         pages = (p | ReadWarc(warcs))["pages"]
-        docs = pages | "Extract" >> beam.ParDo(ExtractFn(ExtractConfig())).with_outputs(
-            "rejected", main="kept")
+        pages = pages | "URLFilter" >> beam.ParDo(URLFilterFn(config.url_blocklist)).with_outputs(
+            REJECTED, main="kept")
+        docs = pages.kept | "Extract" >> beam.ParDo(ExtractFn(ExtractConfig())).with_outputs(
+            REJECTED, main="kept")
         docs = docs.kept | "Language" >> beam.ParDo(LanguageFn(LanguageConfig())).with_outputs(
-            "rejected", main="kept")
-        docs.kept | "Filter" >> beam.ParDo(FilterFn(build_filters(FilterConfig())))
+            REJECTED, main="kept")
+        docs.kept | "Quality" >> Quality(quality_steps(config))
     kept = [c.committed for c in p.result.metrics().query()["counters"]
-            if c.key.metric.namespace == "filter" and c.key.metric.name == "kept"]
+            if c.key.metric.namespace == "quality" and c.key.metric.name == "kept"]
     return time.perf_counter() - start, sum(kept)
 
 

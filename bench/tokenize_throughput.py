@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import read_text  # noqa: E402
+from pipeline.doc import Doc  # noqa: E402
 from pipeline.tokenize import WriteTokenShards  # noqa: E402
 from tokenizer import EOS_ID, Tokenizer, train_tokenizer  # noqa: E402
 from tokenizer.manifest import build_manifest, write_manifest  # noqa: E402
@@ -57,13 +58,13 @@ def documents(text: str, target_bytes: int = 4096) -> list[str]:
     return [d for d in docs if d.strip()]
 
 
-def corpus_docs(path: str, copy: int) -> list[dict]:
+def corpus_docs(path: str, copy: int) -> list[Doc]:
     """The documents of one corpus file (one copy of it: ids differ per copy)."""
-    return [{"id": hashlib.sha1(f"{copy}/{path}/{i}".encode()).hexdigest(), "text": t}
+    return [Doc(id=hashlib.sha1(f"{copy}/{path}/{i}".encode()).hexdigest(), url="", crawl_date="", text=t)
             for i, t in enumerate(documents(read_text(Path(path))))]
 
 
-def load_docs(path: str) -> list[dict]:
+def load_docs(path: str) -> list[Doc]:
     with open(path, "rb") as f:
         return pickle.load(f)
 
@@ -113,7 +114,7 @@ def main() -> None:
         for trial in range(args.trials):  # each trial: raw then stage, back to back (the machine is shared)
             t0 = time.perf_counter()
             docs = [d for name in doc_files for d in load_docs(name)]
-            raw_tokens = sum(map(len, tok.sp.encode([d["text"] for d in docs], num_threads=1)))
+            raw_tokens = sum(map(len, tok.sp.encode([d.text for d in docs], num_threads=1)))
             raw_s.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             run_stage(doc_files, tok.proto, Path(tmp) / f"stage{trial}", 1_000_000)
@@ -142,7 +143,7 @@ def main() -> None:
         out = Path(tmp) / "hundred"
         (out / "tokens/train").mkdir(parents=True)
         # real documents, cycled so each shard holds about --validate-shard-tokens tokens
-        encoded = [np.array(ids + [EOS_ID], dtype=tok.dtype) for ids in tok.encode_batch([d["text"] for d in docs])]
+        encoded = [np.array(ids + [EOS_ID], dtype=tok.dtype) for ids in tok.encode_batch([d.text for d in docs])]
         doc_cycle = itertools.cycle(encoded)
         shard_files = []
         for i in range(100):

@@ -4,14 +4,16 @@ GPT2LMHeadModel of the same shape, batch, precision and optimizer, in this proce
     .venv/bin/python bench/train_throughput.py [--shapes tiny,gpt2-124m] [--rounds 3]
         [--dtype auto|fp32|bf16] [--threads 1] [--no-compile] [--system-malloc]
 
-Both sides run the trainer's own step code, train.trainer.train_step, on the same
+Both sides run the trainer's own step code, train.step.TrainStep, on the same
 batch of random tokens (tiny: 16 x 256, vocab 2048; gpt2-124m: 1 x 1024, vocab 50304):
-forward with the mean cross-entropy, backward, the loss read back (.item()) and checked
-for NaN, gradient clipping at 1.0, and the trainer's optimizer, train.optim.build_optimizer
+forward with the mean cross-entropy, backward, gradient clipping at 1.0 with the
+NaN/inf checks kept on the device, and the trainer's optimizer, train.optim.build_optimizer
 (AdamW lr 1e-3, betas 0.9/0.95, weight decay 0.1 on matrices only, torch's fused kernel,
 which is also the default of transformers' Trainer on torch >= 2.8), under the same
-autocast, and the same memory allocator: the trainer's train.allocator.reuse_freed_memory
-(glibc keeps freed memory instead of faulting fresh pages in every step), which speeds up
+autocast; the loss is read back and checked (TrainStep.read) at the end of each round, as
+the trainer does on its log steps. Both use the same memory allocator: the trainer's
+train.allocator.keep_freed_memory (glibc keeps freed memory instead of faulting fresh
+pages in every step), which speeds up
 transformers' eager model more than ours; --system-malloc measures both on glibc's defaults
 instead. Only the model differs: cc2gpt's GPT as the trainer runs it with its `compile`
 switch on (the default here), transformers' GPT2LMHeadModel as users run it (eager, SDPA
@@ -39,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from model import GPT, preset  # noqa: E402
-from train.allocator import reuse_freed_memory  # noqa: E402
+from train.allocator import keep_freed_memory  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
 from train.distributed import Dist  # noqa: E402
 from train.mfu import measure_matmul_peak  # noqa: E402
 from train.optim import build_optimizer  # noqa: E402
-from train.trainer import train_step  # noqa: E402
+from train.step import TrainStep  # noqa: E402
 
 # shape -> (vocab_size, batch, block_size)
 SHAPES = {"tiny": (2048, 16, 256), "gpt2-124m": (50304, 1, 1024)}
@@ -68,26 +70,38 @@ def hf_model(vocab, block, cfg):
 
 
 class HFLoss(torch.nn.Module):
-    """transformers' model behind cc2gpt's `forward(x, y) -> (logits, loss)`, so the same
-    step code drives both (labels=x: transformers shifts the labels itself)."""
+    """transformers' model behind cc2gpt's `forward(x, y) -> loss`, so the same step code
+    drives both (labels=x: transformers shifts the labels itself)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, x, y):
-        out = self.model(input_ids=x, labels=x)
-        return out.logits, out.loss
+        return self.model(input_ids=x, labels=x).loss
 
 
-def step_fn(model, x, y, dtype):
-    """The trainer's own step, train.trainer.train_step, on one micro-batch, with the
-    trainer's optimizer (train.optim.build_optimizer) and gradient clipping at 1.0."""
+def trainer_step(model, dtype) -> TrainStep:
+    """The trainer's own step, train.step.TrainStep, with the trainer's optimizer
+    (train.optim.build_optimizer) and gradient clipping at 1.0."""
     opt = build_optimizer(model, TrainConfig(), "cpu")
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     autocast = (torch.autocast("cpu", dtype=dtype) if dtype != torch.float32
                 else contextlib.nullcontext())
-    return lambda: train_step(model, opt, scaler, autocast, [(x, y)], 1.0, Dist(), 1)
+    return TrainStep(model, opt, scaler, autocast, 1.0, Dist())
+
+
+def timed_round(step: TrainStep, windows, n: int) -> float:
+    """Seconds of CPU time for n steps on one micro-batch of windows, the loss read back
+    and checked at the end, after one untimed step (compilation and optimizer state at
+    first, then this side's own heap)."""
+    lr = TrainConfig().lr
+    step([windows], 1, lr)
+    t = time.process_time()
+    for i in range(n):
+        loss = step([windows], i + 2, lr)
+    step.read(loss, n + 1)
+    return time.process_time() - t
 
 
 def main():
@@ -102,10 +116,13 @@ def main():
                    help="glibc's default allocator for both sides, not the trainer's setting")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    malloc = "glibc defaults" if args.system_malloc or not reuse_freed_memory() else \
-        "the trainer's (freed memory kept)"
-    torch.manual_seed(0)
+    with (contextlib.nullcontext("glibc defaults") if args.system_malloc
+          else keep_freed_memory()) as malloc:
+        run(args, malloc)
 
+
+def run(args, malloc: str):
+    torch.manual_seed(0)
     peaks = {name: matmul_peak(dt) for name, dt in DTYPES.items()}
     dtype_name = max(peaks, key=peaks.get) if args.dtype == "auto" else args.dtype
     dtype = DTYPES[dtype_name]
@@ -123,18 +140,13 @@ def main():
         if not args.no_compile:
             ours.compile()
         theirs = hf_model(vocab, block, cfg)
-        x = torch.randint(0, vocab, (batch, block))
-        y = torch.roll(x, -1, 1)
-        steps = {"cc2gpt": step_fn(ours, x, y, dtype), "transformers": step_fn(HFLoss(theirs), x, y, dtype)}
+        windows = torch.randint(0, vocab, (batch, block + 1))  # inputs [:, :-1], targets [:, 1:]
+        steps = {"cc2gpt": trainer_step(ours, dtype), "transformers": trainer_step(HFLoss(theirs), dtype)}
         n = args.steps or max(1, int(4.0 / (flops * batch * block / peaks[dtype_name])))
         best = {k: 0.0 for k in steps}
         for r in range(args.rounds):
-            for name, fn in (list(steps.items()) if r % 2 == 0 else reversed(steps.items())):
-                fn()  # untimed: compilation and optimizer state at first, then this side's own heap
-                t = time.process_time()
-                for _ in range(n):
-                    fn()
-                best[name] = max(best[name], n * batch * block / (time.process_time() - t))
+            for name, step in (list(steps.items()) if r % 2 == 0 else reversed(steps.items())):
+                best[name] = max(best[name], n * batch * block / timed_round(step, windows, n))
         for name, tps in best.items():
             print(f"{shape:<10} {name:<13} {tps:>10,.0f} {100 * tps * flops / peaks[dtype_name]:>6.1f}%")
         ratios.append(best["cc2gpt"] / best["transformers"])

@@ -45,6 +45,18 @@ def _check_args(prompts, max_new_tokens, temperature, top_k, top_p, vocab_size):
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
+def left_pad(prompts: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts of different lengths as one (B, L) batch, left-padded with zeros, and the
+    (B, L) mask of real tokens."""
+    B, L = len(prompts), max(len(p) for p in prompts)
+    tokens = torch.zeros(B, L, dtype=torch.long, device=device)
+    valid = torch.zeros(B, L, dtype=torch.bool, device=device)
+    for row, p in enumerate(prompts):
+        tokens[row, L - len(p):] = torch.tensor(p, dtype=torch.long)
+        valid[row, L - len(p):] = True
+    return tokens, valid
+
+
 @torch.inference_mode()
 def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
@@ -65,14 +77,8 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int,
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
-    prompts = [list(p)[-block_size:] for p in prompts]
-    B, L = len(prompts), max(len(p) for p in prompts)
-    tokens = torch.zeros(B, L, dtype=torch.long, device=device)
-    valid = torch.zeros(B, L, dtype=torch.bool, device=device)
-    for row, p in enumerate(prompts):
-        tokens[row, L - len(p):] = torch.tensor(p, dtype=torch.long)
-        valid[row, L - len(p):] = True
-    padded = not bool(valid.all())
+    tokens, valid = left_pad([list(p)[-block_size:] for p in prompts], device)
+    (B, L), padded = tokens.shape, not bool(valid.all())
 
     was_training = model.training
     model.eval()
@@ -86,12 +92,13 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int,
         for _ in range(max_new_tokens):
             if cache is not None and tokens.size(1) <= cache.max_len:
                 new = tokens[:, cache.pos:]  # the whole prompt first, then one token per step
-                logits, _ = model(new, kv_cache=cache, valid=valid if padded else None)
+                x = model.features(new, kv_cache=cache, valid=valid if padded else None)
             else:  # no cache, or the context is full: run the (last) window again
                 cache = None
                 window, window_valid = tokens[:, -block_size:], valid[:, -block_size:]
-                logits, _ = model(window, valid=None if window_valid.all() else window_valid)
-            next_ids = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
+                x = model.features(window, valid=None if window_valid.all() else window_valid)
+            logits = model.lm_head(x[:, -1])  # the last position's only
+            next_ids = sample_next(logits, temperature, top_k, top_p, generator)
             for row, token in enumerate(next_ids.tolist()):
                 if done[row]:
                     continue

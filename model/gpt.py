@@ -205,18 +205,15 @@ class GPT(nn.Module):
         c, T = self.config, seq_len or self.config.block_size
         return 6 * self.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
 
-    def forward(self, idx, targets=None, *, all_logits: bool = False,
-                kv_cache: KVCache | None = None, valid=None):
-        """idx (B, T) -> (logits, loss). targets given: the mean cross-entropy (targets of -1
-        ignored) and no logits (the fused head + loss below never builds them); else the
-        logits of the last position, or of every position with all_logits.
+    def features(self, idx, *, kv_cache: KVCache | None = None, valid=None) -> torch.Tensor:
+        """idx (B, T) -> the final-norm hidden states (B, T, n_embd): everything but the head.
 
         Generation extras: kv_cache holds earlier positions' keys and values and is advanced by
         T; valid (B, S) marks real (True) and padding (False) tokens over everything the cache
         holds plus idx, for left-padded batches: pads are never attended to and positions count
         real tokens only.
         """
-        B, T = idx.shape
+        T = idx.shape[1]
         start = kv_cache.pos if kv_cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size "
@@ -234,13 +231,22 @@ class GPT(nn.Module):
             x = block(x, rope, mask, kv_cache)
         if kv_cache is not None:
             kv_cache.pos += T
-        x = self.transformer.ln_f(x)
-        if targets is None:
-            return self.lm_head(x if all_logits else x[:, [-1], :]), None
-        return None, self.loss(x, targets)
+        return self.transformer.ln_f(x)
 
-    def loss(self, x, targets):
-        """Mean cross-entropy of lm_head(x) against targets. In fp32, by torch's fused linear +
+    def forward(self, idx, targets=None, *, kv_cache: KVCache | None = None,
+                valid=None) -> torch.Tensor:
+        """idx (B, T) -> the logits (B, T, vocab) of every position; with targets (B, T), the
+        scalar mean cross-entropy instead (targets of -1 ignored), by GPT.loss, which in fp32
+        never builds the logits. The loss is computed inside forward so that DDP and FSDP,
+        which hook forward, see it. For the last position's logits only (generation):
+        `model.lm_head(model.features(idx)[:, -1:])`. kv_cache and valid: see features.
+        """
+        x = self.features(idx, kv_cache=kv_cache, valid=valid)
+        return self.lm_head(x) if targets is None else self.loss(x, targets)
+
+    def loss(self, x, targets) -> torch.Tensor:
+        """Mean cross-entropy of lm_head(x) against targets, x being features(idx) (a wrapped
+        model computes it through forward(idx, targets)). In fp32, by torch's fused linear +
         cross-entropy: it builds the logits FUSED_LOSS_ROWS rows at a time and, when training,
         their gradients in the same pass, so the (B, T, vocab) logits, their zero-filled
         gradient and the weight-gradient copy autograd would add are never made (the head

@@ -1,6 +1,6 @@
 """`python -m pipeline ...` is `cc2gpt curate ...`."""
 import sys
 
-from pipeline.cli import curate_main
+import cc2gpt
 
-sys.exit(curate_main(sys.argv[1:]))
+sys.exit(cc2gpt.main(["curate", *sys.argv[1:]]))

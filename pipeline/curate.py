@@ -1,8 +1,10 @@
 """The curation job as one Beam graph: WARC files in, OUT/ written.
 
-`Curate` reads like DESIGN.md's stage list. Every record read ends in exactly
-one bucket (skipped, rejected with its stage and reason, or kept), and the
-manifest, written last, carries the funnel that proves it.
+`Curate.expand` reads like DESIGN.md's stage list: Read -> URL filter ->
+Extract -> LanguageID -> Filters and Rewriters (pipeline.quality) -> Dedup ->
+Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
+rejected with its stage and reason, or kept), and the manifest, written last,
+carries the funnel that proves it.
 """
 import json
 
@@ -10,11 +12,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.dedup import Dedup
+from pipeline.doc import REJECTED
 from pipeline.extract import ExtractFn
-from pipeline.filters import FilterFn, build_filters
 from pipeline.langid import LanguageFn
 from pipeline.options import CurateConfig
 from pipeline.progress import Count
+from pipeline.quality import Quality, URLFilterFn, quality_steps
 from pipeline.sinks import WriteDocuments, write_bytes
 from pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from pipeline.warc import ReadWarc
@@ -28,41 +31,32 @@ class Curate(beam.PTransform):
     def __init__(self, config: CurateConfig):
         super().__init__()
         self.config = config
-        self.filters = build_filters(config.filters)
+        self.steps = quality_steps(config.filters)
 
     def expand(self, pbegin):
         cfg, out = self.config, self.config.output
         read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes, cfg.warc_range_mb << 20)
-        extracted = read["pages"] | "Extract" >> _stage(ExtractFn(cfg.extract))
+        pages = read["pages"] | "URLFilter" >> _stage(URLFilterFn(cfg.filters.url_blocklist))
+        extracted = pages.kept | "Extract" >> _stage(ExtractFn(cfg.extract))
         identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))
-        filtered = identified.kept | "Filter" >> _stage(FilterFn(self.filters))
-        deduped = filtered.kept | "Dedup" >> Dedup(cfg.dedup, out)
+        quality = identified.kept | "FiltersAndRewriters" >> Quality(self.steps)
+        deduped = quality["kept"] | "Dedup" >> Dedup(cfg.dedup, out)
         kept = deduped["kept"]
-        rejected = (extracted.rejected, identified.rejected, filtered.rejected,
+        model = self._tokenizer(pbegin, kept)
+        shards = kept | "Tokenize" >> WriteTokenShards(
+            out, beam.pvalue.AsSingleton(model), cfg.tokenize.shard_tokens, cfg.tokenize.val_fraction)
+
+        rejected = (pages[REJECTED], extracted[REJECTED], identified[REJECTED], quality["rejected"],
                     deduped["rejected"]) | "AllRejected" >> beam.Flatten()
         for name, pcoll in (("pages", read["pages"]), ("skipped", read["skipped"]),
-                            ("filtered", filtered.kept), ("kept", kept)):
+                            ("filtered", quality["kept"]), ("kept", kept)):
             _ = pcoll | f"Progress_{name}" >> Count(name)   # the live progress line's counts
-
-        signals = sorted({name for f in self.filters for name in f.signals})
+        signals = sorted({name for step in self.steps for name in step.signals})
         written = (
             (kept | "WriteDocuments" >> WriteDocuments(out, "documents", signals),
              rejected | "WriteRejected" >> WriteDocuments(out, "rejected", signals, rejected=True),
              *([deduped["signature_files"]] if "signature_files" in deduped else []))
             | "AllParquet" >> beam.Flatten())
-
-        model = self._tokenizer(pbegin, kept)
-        shards = kept | "WriteTokenShards" >> WriteTokenShards(
-            out, beam.pvalue.AsSingleton(model), cfg.tokenize.shard_tokens,
-            cfg.tokenize.val_fraction)
-
-        funnel = {
-            "pages": read["pages"] | "CountPages" >> beam.combiners.Count.Globally(),
-            "skipped": read["skipped"] | "CountSkips" >> beam.combiners.Count.PerElement(),
-            "rejected": (rejected | "RejectKey" >> beam.Map(lambda d: f"{d['stage']}:{d['reason']}")
-                         | "CountRejects" >> beam.combiners.Count.PerElement()),
-            "kept": kept | "CountKept" >> beam.combiners.Count.Globally(),
-        }
         return (
             pbegin
             | "ManifestSeed" >> beam.Create([None])
@@ -71,10 +65,7 @@ class Curate(beam.PTransform):
                 model=beam.pvalue.AsSingleton(model),
                 shards=beam.pvalue.AsList(shards),
                 parquet=beam.pvalue.AsList(written),
-                pages=beam.pvalue.AsSingleton(funnel["pages"]),
-                skipped=beam.pvalue.AsDict(funnel["skipped"]),
-                rejected=beam.pvalue.AsDict(funnel["rejected"]),
-                kept=beam.pvalue.AsSingleton(funnel["kept"]))
+                **_funnel(read, rejected, kept))
         )
 
     def _tokenizer(self, pbegin, kept):
@@ -82,7 +73,7 @@ class Curate(beam.PTransform):
         tcfg, path = self.config.tokenize, f"{self.config.output}/{TOKENIZER_PATH}"
         if tcfg.tokenizer is None:
             return kept | "TrainTokenizer" >> TrainTokenizer(
-                tcfg.vocab_size, path, sample_bytes=tcfg.sample_bytes)
+                tcfg.vocab_size, path, sample_bytes=tcfg.sample_bytes, val_fraction=tcfg.val_fraction)
         with FileSystems.open(tcfg.tokenizer) as f:
             given = f.read()
         return (pbegin | "GivenTokenizer" >> beam.Create([given])
@@ -91,7 +82,19 @@ class Curate(beam.PTransform):
 
 def _stage(dofn: beam.DoFn) -> beam.ParDo:
     """A filtering stage: main output `kept`, tagged output `rejected`."""
-    return beam.ParDo(dofn).with_outputs("rejected", main="kept")
+    return beam.ParDo(dofn).with_outputs(REJECTED, main="kept")
+
+
+def _funnel(read, rejected, kept) -> dict:
+    """The funnel's counts as side inputs of the manifest step."""
+    return {
+        "pages": beam.pvalue.AsSingleton(read["pages"] | "CountPages" >> beam.combiners.Count.Globally()),
+        "skipped": beam.pvalue.AsDict(read["skipped"] | "CountSkips" >> beam.combiners.Count.PerElement()),
+        "rejected": beam.pvalue.AsDict(
+            rejected | "RejectKey" >> beam.Map(lambda d: f"{d.stage}:{d.reason}")
+            | "CountRejects" >> beam.combiners.Count.PerElement()),
+        "kept": beam.pvalue.AsSingleton(kept | "CountKept" >> beam.combiners.Count.Globally()),
+    }
 
 
 def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skipped,
@@ -99,9 +102,10 @@ def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skip
     """Runs once, after every other write (its side inputs wait for them).
 
     build_manifest refuses a funnel that does not add up (pages = rejected + kept).
+    An empty model (nothing kept for the train split) is recorded as no tokenizer.
     """
     manifest = build_manifest(
-        tokenizer=Tokenizer.from_bytes(model), tokenizer_path=TOKENIZER_PATH,
+        tokenizer=Tokenizer.from_bytes(model) if model else None, tokenizer_path=TOKENIZER_PATH,
         shards=shards,
         funnel={"records": pages + sum(skipped.values()), "skipped": skipped,
                 "rejected": rejected, "kept": kept},

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.doc import REJECTED, Doc
 from pipeline.extract_worker import BoundedExtractor, ExtractFailed
 
 STAGE = "extract"
@@ -32,14 +33,8 @@ class ExtractConfig:
         return BoundedExtractor(self.backend, self.timeout_s, asdict(self), spec)
 
 
-def new_doc(page: dict, text: str) -> dict:
-    return {"id": page["id"], "url": page["url"], "crawl_date": page["crawl_date"],
-            "text": text, "language": "", "language_score": 0.0, "signals": {},
-            "dup_cluster_size": 1}
-
-
 class ExtractFn(beam.DoFn):
-    """Page -> Doc (main) | TaggedOutput("rejected", Doc with stage/reason).
+    """Page -> Doc (main) | TaggedOutput("rejected", Doc rejected by stage "extract").
 
     `spec` ("module:function") replaces the backend's extractor; tests use it
     to inject a page that hangs.
@@ -65,11 +60,10 @@ class ExtractFn(beam.DoFn):
         except ExtractFailed as failed:
             reason = str(failed)
             Metrics.counter(STAGE, reason).inc()
-            yield beam.pvalue.TaggedOutput("rejected", dict(
-                new_doc(page, ""), stage=STAGE, reason=reason, duplicate_of=""))
+            yield beam.pvalue.TaggedOutput(REJECTED, Doc.from_page(page).reject(STAGE, reason))
             return
         self.kept.inc()
-        yield new_doc(page, text)
+        yield Doc.from_page(page, text)
 
 
 def token_f1(predicted: str, gold: str) -> tuple[float, float, float]:

@@ -67,6 +67,8 @@ def format_samples(out: str, n: int) -> str:
 
 def format_splits(manifest: dict) -> str:
     tok = manifest["tokenizer"]
+    if tok is None:
+        return "token shards: none (no train-split document was kept, so no tokenizer was trained)"
     lines = [f"token shards (vocab {tok['vocab_size']}, {tok['dtype']}, eos {tok['eos_id']})"]
     for split, info in manifest["splits"].items():
         files = info["files"]

@@ -11,6 +11,8 @@ from importlib import resources
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.doc import REJECTED, Doc
+
 STAGE = "language"
 LABEL = "__label__"
 
@@ -57,13 +59,12 @@ class LanguageFn(beam.DoFn):
     def setup(self):
         self.model = load_model()
 
-    def process(self, doc: dict):
-        lang, score, reason = identify(self.model, doc["text"], self.config)
-        doc = dict(doc, language=lang, language_score=score)
+    def process(self, doc: Doc):
+        lang, score, reason = identify(self.model, doc.text, self.config)
+        doc = doc.copy(language=lang, language_score=score)
         if reason is None:
             self.kept.inc()
             yield doc
         else:
             Metrics.counter(STAGE, reason).inc()
-            yield beam.pvalue.TaggedOutput("rejected",
-                                           dict(doc, stage=STAGE, reason=reason, duplicate_of=""))
+            yield beam.pvalue.TaggedOutput(REJECTED, doc.reject(STAGE, reason))

@@ -13,7 +13,9 @@ from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FilterConfig, parse_filter_overrides
 from pipeline.langid import LanguageConfig
+from pipeline.logs import LEVELS
 from pipeline.warc import DEFAULT_RANGE_BYTES
+from tokenizer.shards import DEFAULT_VAL_FRACTION
 
 
 @dataclass
@@ -23,7 +25,7 @@ class TokenizeConfig:
     vocab_size: int = 32768             # for the trained tokenizer
     sample_bytes: int = 200_000_000     # bounded training sample of kept text
     shard_tokens: int = 100_000_000     # target tokens per shard
-    val_fraction: float = 0.01          # share of documents (by stable id hash) in val
+    val_fraction: float = DEFAULT_VAL_FRACTION  # share of documents (by stable id hash) in val
 
 
 @dataclass
@@ -37,6 +39,7 @@ class CurateConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    log_level: str = "error"            # library log records shown on stderr (pipeline.logs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fuzzy-dedup", action="store_true", help="exact dedup only")
     p.add_argument("--dedup-against", default=None, metavar="PREV_OUT",
                    help="also drop documents near-duplicate to those a previous run kept")
+    p.add_argument("--log-level", choices=LEVELS, default=CurateConfig.log_level,
+                   help="also show library log records (Beam, trafilatura, ...) at this level and above")
     return p
 
 
@@ -99,5 +104,6 @@ def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
         tokenize=TokenizeConfig(tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                                 sample_bytes=args.tokenizer_sample_bytes,
                                 shard_tokens=args.shard_tokens, val_fraction=args.val_fraction),
+        log_level=args.log_level,
     )
     return config, beam_args

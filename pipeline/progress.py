@@ -29,6 +29,7 @@ MARK = "cc2gpt-progress"
 DIRECT_RUNNERS = (None, "DirectRunner", "direct")  # --runner values that mean Beam's local runner
 _WORKER_LOG = logging.getLogger("cc2gpt.progress")
 _REPORT = re.compile(MARK + r" (\w+) (\w+) (\d+)")
+_ROUTES = ("cc2gpt.progress", "apache_beam.runners.portability.local_job_service")  # worker reports' loggers
 
 
 def reports_reach_launcher(options: PipelineOptions) -> bool:
@@ -90,15 +91,17 @@ class ProgressLine(logging.Handler):
     `skipped`, the reader's two outputs), then `pages`, `filtered`, `kept`.
 
     While active it owns the root logger's output: progress reports update the
-    line, other records at WARNING and above are printed above it, the rest
-    (worker INFO chatter) is dropped. On a terminal the line is redrawn every
+    line, other records that `show` lets through (default: WARNING and above)
+    are printed above it, the rest (worker INFO chatter) is dropped; on exit
+    the root logger and the loggers it set are restored. On a terminal the line is redrawn every
     `every` seconds; elsewhere (CI logs, files) a new line is printed every
     `log_every` seconds instead.
     """
 
     def __init__(self, order=("records", "pages", "filtered", "kept"), rate_of="records",
-                 stream=None, every: float = 1.0, log_every: float = 15.0):
+                 stream=None, every: float = 1.0, log_every: float = 15.0, show: logging.Filter | None = None):
         super().__init__(logging.INFO)
+        self.show = show
         self.order, self.rate_of = tuple(order), rate_of
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
@@ -115,7 +118,7 @@ class ProgressLine(logging.Handler):
             name, instance, count = report.groups()
             with self._mutex:
                 self.latest[(name, instance)] = int(count)
-        elif record.levelno >= logging.WARNING:
+        elif self.show.filter(record) if self.show else record.levelno >= logging.WARNING:
             self._write(self.format(record) + "\n")
 
     def totals(self) -> dict[str, int]:
@@ -151,11 +154,11 @@ class ProgressLine(logging.Handler):
 
     def __enter__(self):
         root = logging.getLogger()
-        self.saved = root.level, root.handlers[:]
+        routes = [logging.getLogger(name) for name in _ROUTES]
+        self.saved = [(lg, lg.level) for lg in (root, *routes)], root.handlers[:]
         root.handlers[:] = [self]
-        root.setLevel(logging.INFO)
-        for name in ("cc2gpt.progress", "apache_beam.runners.portability.local_job_service"):
-            logging.getLogger(name).setLevel(logging.INFO)  # the routes worker reports take
+        for lg in (root, *routes):
+            lg.setLevel(logging.INFO)
         self.thread = threading.Thread(target=self._redraw, daemon=True)
         self.thread.start()
         return self
@@ -163,7 +166,7 @@ class ProgressLine(logging.Handler):
     def __exit__(self, *exc):
         self.stopped.set()
         self.thread.join()
-        root = logging.getLogger()
-        root.setLevel(self.saved[0])
-        root.handlers[:] = self.saved[1]
+        for lg, level in self.saved[0]:
+            lg.setLevel(level)
+        logging.getLogger().handlers[:] = self.saved[1]
         self._write("cc2gpt curate: " + self.render() + ("\n" if self.tty else ""), status=True)

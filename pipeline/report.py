@@ -6,9 +6,9 @@ against the thresholds the run used, all read back from OUT/ with pyarrow
 (manifest.json, documents/*.parquet, rejected/*.parquet).
 
 Text bytes are those stored in the Parquet files: a document's text after the
-stage that dropped it (C4 line cleaning and PII masking edit the text, so a
-late reject counts its cleaned size). Pages dropped before extraction have no
-text, so byte counts start at the extraction stage.
+stage that dropped it (C4 line cleaning and PII masking rewrite the text, so a
+reject after them counts its cleaned size). Pages dropped before extraction (by
+the URL blocklist) have no text, so byte counts start at the extraction stage.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ MAIN_SIGNALS = (
 )
 
 
-def _lookup(config: dict, path: tuple):
+def threshold_at(config: dict, path: tuple):
     """A threshold from the manifest config, or None (filter off, key absent)."""
     value = config
     for key in path:
@@ -81,8 +81,10 @@ def _read(folder: Path, wanted: list[str]) -> dict[str, np.ndarray]:
 
 
 def _stage_order(config: dict, rejected_stages) -> list[str]:
-    filters = [name for name, cfg in (config.get("filters") or {}).items() if cfg is not None]
-    order = ["extract", "language", *filters]
+    """The job's stages in run order: the URL blocklist, extraction, language ID, the quality steps, dedup."""
+    steps = [name for name, cfg in (config.get("filters") or {}).items() if cfg is not None]
+    order = [*(["url_blocklist"] if "url_blocklist" in steps else []), "extract", "language",
+             *(s for s in steps if s != "url_blocklist")]
     order += sorted(s for s in set(rejected_stages) if s not in order and s != "dedup")
     return order + ["dedup"]
 
@@ -161,7 +163,7 @@ def _signals_figure(config: dict, kept: dict, rejected: dict) -> str | None:
         if log:
             ax.set_xscale("log")
         for path in paths:
-            threshold = _lookup(config, path)
+            threshold = threshold_at(config, path)
             if threshold is not None:
                 ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         ax.set_title(f"{label}\n{column}", fontsize=8)

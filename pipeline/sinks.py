@@ -1,39 +1,33 @@
-"""Parquet sinks for kept and rejected documents.
+"""Parquet sinks for kept and rejected documents, their schemas derived from `Doc`.
 
-Each quality signal a filter computed becomes its own float column, so users
-can re-threshold with pyarrow without rerunning the job.
+Each quality signal a filter or rewriter computed becomes its own float column,
+so users can re-threshold with pyarrow without rerunning the job. Rejected rows
+add the `stage`, `reason` and `duplicate_of` columns.
 """
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-DOC_FIELDS = [
-    ("id", pa.string()),
-    ("url", pa.string()),
-    ("crawl_date", pa.string()),
-    ("text", pa.string()),
-    ("language", pa.string()),
-    ("language_score", pa.float64()),
-    ("dup_cluster_size", pa.int64()),
-]
-REJECT_FIELDS = [("stage", pa.string()), ("reason", pa.string()), ("duplicate_of", pa.string())]
+from pipeline.doc import Doc, columns
+
+_ARROW = {"str": pa.string(), "float": pa.float64(), "int": pa.int64()}
 
 
 def document_schema(signal_names: list[str], rejected: bool = False) -> pa.Schema:
-    fields = DOC_FIELDS + [(name, pa.float64()) for name in signal_names]
-    return pa.schema(fields + (REJECT_FIELDS if rejected else []))
-
-
-def to_row(doc, signal_names, rejected=False):
-    """Flatten a Doc into one Parquet row; signals a filter never reached are null."""
-    row = {name: doc.get(name) for name, _ in DOC_FIELDS}
-    row["text"] = row["text"] or ""
-    row["language"] = row["language"] or ""
-    row["dup_cluster_size"] = doc.get("dup_cluster_size", 1)
-    signals = doc.get("signals") or {}
-    row.update({name: _float_or_none(signals.get(name)) for name in signal_names})
+    """Doc's fields, then one float64 column per signal, then (rejected) the reject fields."""
+    fields = [(name, _ARROW[kind]) for name, kind in columns()]
+    fields += [(name, pa.float64()) for name in signal_names]
     if rejected:
-        row.update(stage=doc["stage"], reason=doc["reason"], duplicate_of=doc.get("duplicate_of", ""))
+        fields += [(name, _ARROW[kind]) for name, kind in columns(rejected=True)]
+    return pa.schema(fields)
+
+
+def to_row(doc: Doc, signal_names: list[str], rejected: bool = False) -> dict:
+    """One Parquet row; signals a filter never reached are null."""
+    row = {name: getattr(doc, name) for name, _ in columns()}
+    row.update({name: _float_or_none(doc.signals.get(name)) for name in signal_names})
+    if rejected:
+        row.update({name: getattr(doc, name) for name, _ in columns(rejected=True)})
     return row
 
 

@@ -6,6 +6,8 @@ messy, so every oddity becomes a counted skip instead of an exception:
 
   not_response  warcinfo, request, metadata, resource, ... records
   revisit       revisit records (no payload of their own)
+  not_http      response records whose WARC Content-Type names another
+                protocol than HTTP (Heritrix's `dns:` lookups: `text/dns`)
   bad_record    unparsable HTTP status line or headers, or a damaged stretch
                 of the file (bad WARC headers, corrupt gzip member): reading
                 resumes at the next record that parses
@@ -115,6 +117,13 @@ def _encodings(http_headers) -> list[str]:
     return names
 
 
+def _unparsed(record) -> str:
+    """Why a response's payload is no HTTP message: `not_http` when the record says it holds
+    another protocol's (Heritrix's `dns:` lookups are `text/dns`), else `bad_record`."""
+    declared = (record.headers.get("Content-Type") or "").lower()
+    return "not_http" if declared and "application/http" not in declared else "bad_record"
+
+
 def record_to_page(record, source: str, max_page_bytes: int) -> dict:
     """One WARC record -> a Page dict, or raise Skip(reason)."""
     kind = record.record_type
@@ -125,10 +134,10 @@ def record_to_page(record, source: str, max_page_bytes: int) -> dict:
     try:
         record.parse_http(auto_decode="none")
     except (OSError, ValueError) as e:
-        raise Skip("bad_record") from e
+        raise Skip(_unparsed(record)) from e
     http = record.http_headers
     if http is None or http.status_code is None:
-        raise Skip("bad_record")
+        raise Skip(_unparsed(record))
     if http.status_code != 200:
         raise Skip("http_status")
     content_type = http.get("Content-Type") or ""

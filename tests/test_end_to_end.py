@@ -13,6 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import cc2gpt
+from pipeline.cli import EXIT_NOTHING_KEPT
+from tokenizer import Tokenizer
+from tokenizer.shards import open_split
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 WARCS = str(SHARED / "warc" / "*.warc.gz")
@@ -32,10 +35,8 @@ def manifest(out):
     return json.loads((out / "manifest.json").read_text())
 
 
-def test_funnel_adds_up_to_records_read(manifest):
-    funnel = manifest["funnel"]
-    accounted = sum(funnel["skipped"].values()) + sum(funnel["rejected"].values()) + funnel["kept"]
-    assert accounted == funnel["records"]
+def test_funnel_holds_every_kind_of_outcome(manifest):
+    funnel = manifest["funnel"]          # build_manifest refuses a funnel that does not add up
     assert funnel["kept"] > 100          # real_pages_aeb alone holds 196 articles
     assert funnel["skipped"]["not_html"] > 50   # the Wikipedia capture's JS/CSS/images
     assert any(reason.startswith("dedup:") for reason in funnel["rejected"])
@@ -115,3 +116,39 @@ def test_curate_with_a_given_tokenizer_uses_it_unchanged(out, manifest, tmp_path
     assert second["tokenizer"]["sha256"] == manifest["tokenizer"]["sha256"]
     assert (again / "tokenizer" / "tokenizer.model").read_bytes() == given.read_bytes()
     assert second["funnel"]["kept"] > 0
+
+
+ONE_WARC = str(SHARED / "warc" / "dolma_wget_sample-0000.warc.gz")
+
+
+def test_default_vocabulary_on_a_small_sample_trains_what_the_sample_supports(tmp_path, capsys):
+    """32,768 pieces is more than 20 kept pages support: the job trains the largest vocabulary
+    they do, records it in the manifest and says so."""
+    out = tmp_path / "out"
+    assert cc2gpt.main(["curate", "--input", ONE_WARC, "--output", str(out), "--direct_running_mode=in_memory"]) == 0
+    tok = json.loads((out / "manifest.json").read_text())["tokenizer"]
+    assert tok["vocab_size"] == Tokenizer.from_file(out / tok["path"]).vocab_size
+    assert 1000 < tok["vocab_size"] < 32768
+    assert f"trained a tokenizer of {tok['vocab_size']:,} pieces" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given_tokenizer", [False, True])
+def test_a_job_that_keeps_nothing_writes_its_funnel_and_says_so(out, manifest, tmp_path, capsys, given_tokenizer):
+    nothing = tmp_path / "nothing"
+    given = ["--tokenizer", str(out / manifest["tokenizer"]["path"])] if given_tokenizer else []
+    assert cc2gpt.main(["curate", "--input", ONE_WARC, "--output", str(nothing), "--languages", "zu",
+                        "--direct_running_mode=in_memory", *given]) == EXIT_NOTHING_KEPT
+    assert "nothing was kept" in capsys.readouterr().err
+    written = json.loads((nothing / "manifest.json").read_text())
+    funnel = written["funnel"]
+    assert funnel["kept"] == 0 and funnel["rejected"]["language:wrong_language"] > 0
+    docs, rejected = pq.read_table(nothing / "documents"), pq.read_table(nothing / "rejected")
+    assert docs.num_rows == 0 and docs.column_names == pq.read_table(out / "documents").column_names
+    assert rejected.num_rows == sum(funnel["rejected"].values())
+    if given_tokenizer:   # one empty shard per split, opened and checked as the trainer's reader does
+        shards = [s for split in ("train", "val") for s in open_split(nothing, split)]
+        assert len(shards) == 2 and all(s.num_docs == 0 for s in shards)
+        assert written["tokenizer"]["sha256"] == manifest["tokenizer"]["sha256"]
+    else:
+        assert written["tokenizer"] is None and not (nothing / "tokens").exists()
+    assert cc2gpt.main(["inspect", str(nothing)]) == 0

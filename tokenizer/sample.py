@@ -1,12 +1,15 @@
-"""The deterministic, bounded training sample: the documents with the smallest
-stable hash of their id whose texts fit a byte budget.
+"""The deterministic, bounded training sample: the train-split documents with
+the smallest stable hash of their id whose texts fit a byte budget.
+
+Validation documents (`shards.split_of`) never enter it, so validation bits
+per byte are never measured on text the merges were fitted to.
 
 Shared by the Beam job's `TrainTokenizer` and `cc2gpt tokenizer train`, so both
 pick the same documents (and train the same model) from the same input.
 """
 from __future__ import annotations
 
-from tokenizer.shards import stable_hash
+from tokenizer.shards import split_of, stable_hash
 
 
 def entry(doc_id: str, text: str) -> tuple:
@@ -31,12 +34,14 @@ def smallest_within(entries: list, max_bytes: int) -> tuple[list, int]:
 
 
 class Sampler:
-    """Add documents one by one; memory stays under about twice `max_bytes`."""
+    """Add documents one by one (val-split ones are passed over); memory stays under about twice `max_bytes`."""
 
-    def __init__(self, max_bytes: int):
-        self.max_bytes, self.entries, self.total = max_bytes, [], 0
+    def __init__(self, max_bytes: int, val_fraction: float):
+        self.max_bytes, self.val_fraction, self.entries, self.total = max_bytes, val_fraction, [], 0
 
     def add(self, doc_id: str, text: str) -> None:
+        if split_of(doc_id, self.val_fraction) != "train":
+            return
         e = entry(doc_id, text)
         self.entries.append(e)
         self.total += e[3]

@@ -5,6 +5,8 @@ record batch with columns `id: string` and `tokens: list<uint16|uint32>`; every
 document's tokens end with EOS. One batch means the `tokens` values buffer is
 one contiguous array: the reader hands it out as a memory-mapped numpy array
 without copying, and documents are slices of it at `doc_offsets`.
+`write_split_shard` and `open_split` place and find shards in OUT/ by
+`tokenizer.manifest.shard_path` and the manifest.
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from tokenizer.manifest import MANIFEST, read_manifest, shard_path
+
 DTYPES = ("uint16", "uint32")
+DEFAULT_VAL_FRACTION = 0.01  # share of documents (by stable id hash) in the val split
 
 
 class ShardError(ValueError):
@@ -69,6 +74,25 @@ def write_shard(path, ids: list[str], token_arrays: list, dtype: str, eos_id: in
     with sink, pa.ipc.new_file(sink, batch.schema) as writer:
         writer.write_batch(batch)
     return {"num_docs": len(ids), "num_tokens": int(offsets[-1])}
+
+
+def write_split_shard(out_dir, split: str, index: int, ids: list[str], token_arrays: list, dtype: str,
+                      eos_id: int, create=None) -> dict:
+    """Write shard `index` of `split` at OUT's `shard_path`; returns its manifest entry
+    {split, path (relative to OUT), num_docs, num_tokens}.
+
+    `create(path)` opens a writable binary file (the Beam job passes FileSystems'
+    create, for gs:// and s3://); by default a local file, its folder made first.
+    """
+    rel = shard_path(split, index)
+    if create is None:
+        path = Path(out_dir) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = write_shard(path, ids, token_arrays, dtype, eos_id=eos_id)
+    else:
+        with create(f"{out_dir}/{rel}") as f:
+            info = write_shard(f, ids, token_arrays, dtype, eos_id=eos_id)
+    return {"split": split, "path": rel, **info}
 
 
 class Shard:
@@ -139,12 +163,12 @@ def open_shard(path, *, dtype: str, eos_id: int, vocab_size: int | None = None,
 
 def open_split(out_dir, split: str, manifest: dict | None = None, full: bool = True) -> list[Shard]:
     """Open and validate every shard of `split` ("train" or "val") listed in OUT's manifest (see open_shard)."""
-    from tokenizer.manifest import read_manifest
-
     manifest = manifest or read_manifest(out_dir)
     tok = manifest["tokenizer"]
+    if tok is None:
+        return []  # the job kept nothing to tokenize: no tokenizer, no shards
     if tok["dtype"] != dtype_for(tok["vocab_size"]):
-        raise ShardError(f"{Path(out_dir) / 'manifest.json'}: dtype {tok['dtype']} does not fit "
+        raise ShardError(f"{Path(out_dir) / MANIFEST}: dtype {tok['dtype']} does not fit "
                          f"vocab_size {tok['vocab_size']} (expected {dtype_for(tok['vocab_size'])})")
     files = manifest["splits"].get(split, {"files": []})["files"]
     return [open_shard(Path(out_dir) / f["path"], dtype=tok["dtype"], eos_id=tok["eos_id"],

@@ -3,7 +3,9 @@
     cc2gpt train --data OUT --preset NAME --out RUN [--max-steps N] [--max-time SECONDS]
         [--resume] [--set key=value ...]
 
-Under `torchrun --nproc_per_node=N -m train ...` every process runs this same command.
+Under `torchrun --nproc_per_node=N -m train ...` every process runs this same command; the
+global batch (tokens_per_step) stays the preset's, and the preset's micro_batch_size is
+lowered if N processes need a smaller one (one given with --set is kept, or is an error).
 SIGTERM or Ctrl-C writes a checkpoint after the current step and exits with status
 128 + the signal's number (143, 130); `--resume` then continues the run.
 """
@@ -14,7 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import TrainConfig, apply_overrides, load_preset
+from . import TrainingError
+from .config import TrainConfig, apply_overrides, fit_micro_batch, load_preset
+from .distributed import env_world_size
 
 
 def parse_args(argv):
@@ -32,7 +36,10 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def resolve_config(args) -> TrainConfig:
+def resolve_config(args, world_size: int | None = None) -> TrainConfig:
+    """The run's config: RUN/config.json on --resume (else the preset), then --max-steps,
+    --max-time and --set. A micro_batch_size not given with --set is lowered, if need be, to
+    one that splits the global batch over world_size processes (default: torchrun's)."""
     saved = Path(args.out) / "config.json"
     if args.resume and saved.exists():
         base = json.loads(saved.read_text())
@@ -44,11 +51,14 @@ def resolve_config(args) -> TrainConfig:
         base["max_steps"] = args.max_steps
     if args.max_time is not None:
         base["max_time"] = args.max_time
-    return TrainConfig.from_dict(apply_overrides(base, args.overrides))
+    cfg = TrainConfig.from_dict(apply_overrides(base, args.overrides))
+    if any(item.partition("=")[0] == "micro_batch_size" for item in args.overrides):
+        return cfg  # the user's own: a conflict with the world size is an error, not adjusted
+    return fit_micro_batch(cfg, world_size or env_world_size())
 
 
 def main(argv=None) -> int:
-    from .trainer import TrainingError, train
+    from .trainer import train
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:

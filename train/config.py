@@ -3,7 +3,7 @@
 resolved config is saved as RUN/config.json so a run can be resumed and read back."""
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from model import GPTConfig
@@ -20,6 +20,8 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # GPTConfig fields replacing the preset's
     # Batch: a step sees tokens_per_step tokens (global, whatever the number of processes),
     # in micro-batches of micro_batch_size windows per process, with gradient accumulation.
+    # `cc2gpt train` lowers a preset's micro_batch_size to fit the number of processes
+    # (fit_micro_batch); one set with --set is used as given.
     tokens_per_step: int = 4096
     micro_batch_size: int = 16
     max_steps: int = 300
@@ -41,7 +43,7 @@ class TrainConfig:
     # Precision and speed. "auto": bf16 on GPUs that have it (else fp16), and on CPU
     # whichever of fp32 and bf16 matmuls measures faster on this machine.
     dtype: str = "auto"
-    compile: bool = False
+    compile: bool = False  # torch.compile the model (the gpt2-124m preset turns it on)
     parallel: str = "ddp"  # "ddp" | "fsdp", used under torchrun
     seed: int = 1337
     vocab_multiple: int = 64  # vocab_size padded up to this (padded ids are never sampled)
@@ -85,6 +87,32 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown}; fields are {sorted(known)}")
         return cls(**d)
+
+
+def batch_split(cfg: TrainConfig, world_size: int) -> tuple[int, int]:
+    """(windows per step, micro-steps per process) of cfg's global batch of tokens_per_step
+    tokens split over world_size processes; a ValueError naming the numbers when it does not
+    split evenly."""
+    T = cfg.model_config(vocab_size=1).block_size
+    windows, rem = divmod(cfg.tokens_per_step, T)
+    per_micro = cfg.micro_batch_size * world_size
+    if rem or windows % per_micro:
+        raise ValueError(
+            f"tokens_per_step={cfg.tokens_per_step} must be a multiple of block_size ({T}) x "
+            f"micro_batch_size ({cfg.micro_batch_size}) x processes ({world_size}) = {T * per_micro}")
+    return windows, windows // per_micro
+
+
+def fit_micro_batch(cfg: TrainConfig, world_size: int) -> TrainConfig:
+    """A copy of cfg with the largest micro_batch_size, at most cfg's, that splits the global
+    batch evenly over world_size processes (the global batch stays); cfg itself when none
+    does, as tokens_per_step is not a multiple of block_size x world_size (batch_split says so)."""
+    windows, rem = divmod(cfg.tokens_per_step, cfg.model_config(vocab_size=1).block_size)
+    if rem or windows % world_size:
+        return cfg
+    per_process = windows // world_size
+    micro = max(m for m in range(1, min(cfg.micro_batch_size, per_process) + 1) if per_process % m == 0)
+    return replace(cfg, micro_batch_size=micro)
 
 
 def load_preset(name_or_path: str) -> dict:

@@ -1,4 +1,4 @@
-"""Training windows from memory-mapped token shards.
+"""Training windows from memory-mapped token shards, and the fixed validation set.
 
 A window is block_size+1 consecutive tokens of one shard (inputs and the targets shifted
 by one); windows start every block_size tokens, so every token is a target exactly once
@@ -8,8 +8,12 @@ exactly; a step's global batch is the same windows whatever the number of proces
 and each process takes its own slice.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
+
+from tokenizer.shards import open_split
 
 
 class Windows:
@@ -28,18 +32,19 @@ class Windows:
     def __len__(self) -> int:
         return int(self.starts[-1])
 
-    def locate(self, index: int) -> tuple[int, int]:
-        """(array number, offset of the window's first token)."""
-        shard = int(np.searchsorted(self.starts, index, side="right")) - 1
-        return shard, int(index - self.starts[shard]) * self.block_size
-
-    def gather(self, indices) -> torch.Tensor:
-        """(len(indices), block_size+1) int64 tokens."""
-        rows = []
-        for i in indices:
-            shard, off = self.locate(int(i))
-            rows.append(self.arrays[shard][off:off + self.block_size + 1])
-        return torch.from_numpy(np.stack(rows).astype(np.int64))
+    def gather(self, indices, pin: bool = False) -> torch.Tensor:
+        """(len(indices), block_size+1) int64 tokens of the windows `indices`, gathered by one
+        fancy index per shard the windows lie in; in pinned memory with `pin`, so a
+        non_blocking copy to a GPU really overlaps."""
+        indices = np.asarray(indices, dtype=np.int64)
+        shards = np.searchsorted(self.starts, indices, side="right") - 1
+        first = (indices - self.starts[shards]) * self.block_size  # each window's first token
+        out = torch.empty((len(indices), self.block_size + 1), dtype=torch.int64, pin_memory=pin)
+        rows, span = out.numpy(), np.arange(self.block_size + 1)
+        for shard in np.unique(shards):
+            here = shards == shard
+            rows[here] = self.arrays[shard][first[here, None] + span]
+        return out
 
 
 class Sampler:
@@ -59,24 +64,28 @@ class Sampler:
 
     def indices(self, start: int, count: int) -> list[int]:
         """Window indices at sampler positions start .. start+count-1 (crossing epochs)."""
-        n, out = len(self.windows), []
-        for pos in range(start, start + count):
-            out.append(int(self._permutation(pos // n)[pos % n]))
-        return out
+        positions = np.arange(start, start + count)
+        epochs, n = positions // len(self.windows), len(self.windows)
+        out = np.empty(count, dtype=np.int64)
+        for epoch in np.unique(epochs):
+            here = epochs == epoch
+            out[here] = self._permutation(int(epoch))[positions[here] % n]
+        return out.tolist()
 
-    def next_step(self, global_windows: int, micro_batch: int, rank: int, world: int):
-        """This process's micro-batches (inputs, targets) of the next step's global batch.
+    def next_step(self, global_windows: int, micro_batch: int, rank: int, world: int,
+                  pin: bool = False) -> list[torch.Tensor]:
+        """This process's micro-batches of the next step's global batch, each a
+        (micro_batch, block_size+1) tensor of windows: inputs w[:, :-1], targets w[:, 1:].
 
         The global batch is the next global_windows positions; micro-step m of rank r takes
         positions [(m*world + r)*micro_batch, +micro_batch) of it, so the union over ranks
-        and micro-steps is the same batch for any world size.
+        and micro-steps is the same batch for any world size. pin: see Windows.gather.
         """
         steps = global_windows // (micro_batch * world)
         batches = []
         for m in range(steps):
             first = self.position + (m * world + rank) * micro_batch
-            w = self.windows.gather(self.indices(first, micro_batch))
-            batches.append((w[:, :-1], w[:, 1:]))
+            batches.append(self.windows.gather(self.indices(first, micro_batch), pin))
         self.position += global_windows
         return batches
 
@@ -93,8 +102,25 @@ def eval_windows(windows: Windows, max_tokens: int) -> list[int]:
 def target_bytes(windows: Windows, indices: list[int], nbytes: np.ndarray) -> int:
     """UTF-8 bytes of the targets of the windows `indices`, exact even where a window cuts a
     character in two (nbytes: Tokenizer.piece_bytes(), bytes each token id stands for)."""
-    total = 0
-    for i in indices:
-        shard, off = windows.locate(i)
-        total += int(nbytes[windows.arrays[shard][off + 1:off + 1 + windows.block_size]].sum())
-    return total
+    chunk = 1024  # windows gathered at a time, to bound memory on a whole val split
+    return sum(int(nbytes[windows.gather(indices[i:i + chunk])[:, 1:].numpy()].sum())
+               for i in range(0, len(indices), chunk))
+
+
+class ValSet(NamedTuple):
+    windows: Windows
+    indices: list[int]  # the windows evaluated, fixed for the run
+    nbytes: int  # UTF-8 bytes their targets stand for (bits per byte)
+
+
+def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer) -> ValSet | None:
+    """The fixed validation windows and their target bytes, or None without a val split.
+    The count is a multiple of the number of processes so every rank runs the same number
+    of forwards (FSDP needs that)."""
+    shards = open_split(data_dir, "val", manifest)
+    if not shards or sum(s.num_tokens for s in shards) <= block_size:
+        return None
+    windows = Windows([s.tokens for s in shards], block_size)
+    indices = eval_windows(windows, eval_tokens)
+    indices = indices[:len(indices) // world * world]
+    return ValSet(windows, indices, target_bytes(windows, indices, tokenizer.piece_bytes())) if indices else None

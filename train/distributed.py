@@ -1,10 +1,12 @@
 """Process-group setup and model wrapping for torchrun; the model code knows nothing of it
 (torchtitan's split: parallelism is applied from outside, here).
 
-One process: no process group, the bare model. Under torchrun (WORLD_SIZE > 1): NCCL on
-CUDA, gloo on CPU, and the model wrapped in DDP (replicated weights, all-reduced
-gradients) or FSDP2 (`fully_shard` per transformer block, then the root: sharded weights,
-gradients and optimizer state).
+One process: no process group, the bare model. Under torchrun (WORLD_SIZE > 1): NCCL for
+CUDA tensors and gloo for CPU tensors (gloo only on CPU), and the model wrapped in DDP
+(replicated weights, all-reduced gradients) or FSDP2 (`fully_shard` per transformer block,
+then the root: sharded weights, gradients and optimizer state). The per-step agreement on
+the clock and on signals (all_reduce_max) travels as a CPU tensor over gloo, so it never
+waits for the GPU.
 """
 
 import contextlib
@@ -36,9 +38,14 @@ class Dist:
         return self.world_size > 1
 
 
+def env_world_size() -> int:
+    """The number of processes torchrun started (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def setup() -> Dist:
     """Read torchrun's environment and join the process group (if there is more than one)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = env_world_size()
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
         device = torch.device("cuda", local)
@@ -46,7 +53,7 @@ def setup() -> Dist:
     else:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo",
                                 device_id=device if device.type == "cuda" else None)
     return Dist(rank, world, local, device)
 
@@ -68,10 +75,6 @@ def wrap(model: torch.nn.Module, parallel: str, d: Dist) -> torch.nn.Module:
         fully_shard(model)
         return model
     return DistributedDataParallel(model, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 @contextlib.contextmanager
@@ -99,12 +102,19 @@ def all_reduce_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
     return t
 
 
+def all_reduce_min(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    if d.enabled:
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return t
+
+
 def all_reduce_max(values: list[float], d: Dist) -> list[float]:
     """The element-wise maximum of `values` over ranks, so every rank takes the same
-    decision (stop now, the time-budget position that sets the learning rate)."""
+    decision (stop now, the time-budget position that sets the learning rate). A CPU
+    tensor: host to host, never a wait for the device."""
     if not d.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64, device=d.device)
+    t = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t.tolist()
 

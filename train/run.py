@@ -1,9 +1,22 @@
-"""Reading a finished (or running) run folder back: the model at its newest checkpoint and
-the tokenizer it was trained with, for generation and export."""
+"""A run folder read back, and the commands that use one: the model at its newest
+checkpoint with the tokenizer it was trained with, `cc2gpt generate` (sample text from it)
+and `cc2gpt export-hf` (write it as a Hugging Face transformers folder). The model code
+(model/) does the sampling and the weight mapping; reading RUN/ is the trainer's side.
 
+    cc2gpt generate --checkpoint RUN --prompt TEXT [--max-new-tokens N] [--temperature T]
+                    [--top-k K] [--top-p P] [--seed S]
+    cc2gpt export-hf RUN HF_DIR
+
+--temperature 0 is greedy decoding; --seed makes sampling repeat exactly.
+"""
+
+import argparse
+import sys
 from pathlib import Path
 
-from model import GPT, GPTConfig
+import torch
+
+from model import GPT, GPTConfig, export_hf, generate
 from tokenizer import Tokenizer
 
 from .checkpoint import load_latest
@@ -36,3 +49,76 @@ def load_run(run_dir) -> tuple[GPT, Tokenizer, dict]:
     model.eval()
     meta = {"checkpoint": str(path), "step": ckpt["step"], "padded_vocab_size": saved["vocab_size"]}
     return model, tokenizer, meta
+
+
+class Streamer:
+    """Prints the decoded continuation as tokens arrive. Decoding the whole continuation
+    each time (not token by token) keeps spaces and multi-byte characters intact; text
+    ending in an incomplete character (U+FFFD) waits for the next token."""
+
+    def __init__(self, tokenizer, out=None):
+        self.tokenizer, self.out = tokenizer, out or sys.stdout
+        self.ids, self.printed = [], ""
+
+    def __call__(self, row: int, token: int):
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids)
+        if not text.endswith("\ufffd") and text.startswith(self.printed):
+            self.out.write(text[len(self.printed):])
+            self.out.flush()
+            self.printed = text
+
+    def finish(self) -> str:
+        text = self.tokenizer.decode(self.ids)
+        if text.startswith(self.printed):
+            self.out.write(text[len(self.printed):])
+        self.out.write("\n")
+        self.out.flush()
+        return text
+
+
+def generate_main(argv=None) -> int:
+    """`cc2gpt generate`: sample from RUN's newest good checkpoint, streamed to stdout."""
+    p = argparse.ArgumentParser(prog="cc2gpt generate", description=generate_main.__doc__)
+    p.add_argument("--checkpoint", required=True, metavar="RUN",
+                   help="run folder (its newest good checkpoint is used)")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8, help="0: greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        model, tokenizer, _ = load_run(args.checkpoint)
+        prompt = tokenizer.encode(args.prompt)
+        if not prompt:
+            raise ValueError("--prompt must not be empty")
+        sys.stdout.write(args.prompt)
+        streamer = Streamer(tokenizer)
+        with torch.inference_mode():
+            generate(model, [prompt], args.max_new_tokens, temperature=args.temperature,
+                     top_k=args.top_k, top_p=args.top_p, eos_id=tokenizer.eos_id,
+                     seed=args.seed, on_token=streamer)
+        streamer.finish()
+    except ValueError as e:
+        print(f"cc2gpt generate: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def export_main(argv=None) -> int:
+    """`cc2gpt export-hf RUN HF_DIR`: a folder transformers' AutoModelForCausalLM (and
+    AutoTokenizer) loads, from RUN's newest good checkpoint and its tokenizer."""
+    p = argparse.ArgumentParser(prog="cc2gpt export-hf", description=export_main.__doc__)
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("hf_dir", metavar="HF_DIR")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        model, tokenizer, meta = load_run(args.run)
+        export_hf(model, args.hf_dir, Path(args.run) / "tokenizer.model", tokenizer.eos_id)
+    except (ValueError, RuntimeError) as e:
+        print(f"cc2gpt export-hf: error: {e}", file=sys.stderr)
+        return 1
+    print(f"exported {meta['checkpoint']} (step {meta['step']}) to {args.hf_dir}", file=sys.stderr)
+    return 0

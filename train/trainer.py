@@ -1,278 +1,202 @@
-"""The training loop: data, model, optimizer, precision, parallelism, evaluation,
-checkpoints and metrics, wired together for one run directory."""
+"""The training loop, laid out as torchtitan's trainer: `Trainer.__init__` sets a run up
+(train/setup.py: checkpoint, tokenizer checks, resolved config, run folder; then the data,
+the model and its wrapping), `Trainer.run` loops over steps, and each part of a step is
+its own unit: the optimizer step and reading its loss back (train/step.py), evaluation
+(train/evaluate.py) and everything a checkpoint holds (train/state.py)."""
 
 import contextlib
-import hashlib
-import json
-import math
-import shutil
 import signal
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
-from model import GPT
+from model import GPT, GPTConfig
 from tokenizer import Tokenizer
-from tokenizer.manifest import read_manifest, tokenizer_path
+from tokenizer.manifest import read_manifest
 from tokenizer.shards import open_split
 
 from . import distributed as dist_utils
-from .allocator import reuse_freed_memory
-from .checkpoint import list_checkpoints, load_latest, save_checkpoint
-from .config import TrainConfig
-from .data import Sampler, Windows, eval_windows, target_bytes
+from .allocator import keep_freed_memory
+from .checkpoint import save_checkpoint
+from .config import TrainConfig, batch_split
+from .data import Sampler, ValSet, Windows, val_set
+from .evaluate import evaluate
 from .metrics import Metrics
-from .mfu import measure_matmul_peak, peak_flops
+from .mfu import peak_flops
 from .optim import build_optimizer
 from .schedule import lr_at
+from .setup import check_tokenizer, find_checkpoint, resolve, write_run_dir
+from .state import TrainState
+from .step import TORCH_DTYPES, TrainStep, autocast_for
 from .stop import StopOnSignal
 
-TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-
-class TrainingError(RuntimeError):
-    """The run cannot go on (non-finite loss, mismatched data, bad batch geometry)."""
-
-
-def sha256_file(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def resolve_dtype(name: str, device: torch.device) -> str:
-    """'auto': bf16 on GPUs with bf16 (else fp16); on CPU the faster of fp32 and bf16
-    matmuls as measured here (bf16 is much slower than fp32 on CPUs without bf16 units)."""
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    fp32, bf16 = (measure_matmul_peak(t, budget_s=0.2) for t in (torch.float32, torch.bfloat16))
-    return "bf16" if bf16 > fp32 else "fp32"
-
-
-def check_tokenizer(data_dir: Path, manifest: dict, run_dir: Path, ckpt: dict | None) -> Path:
-    """The data's tokenizer file, after checking it is the one the manifest (ValueError
-    otherwise) and the run (TrainingError naming both checksums) were made with."""
-    path = tokenizer_path(data_dir, manifest)
-    actual = manifest["tokenizer"]["sha256"]
-    for what, sha in (("RUN/tokenizer.model", sha256_file(run_dir / "tokenizer.model")
-                       if (run_dir / "tokenizer.model").exists() else None),
-                      ("the checkpoint", ckpt and ckpt["tokenizer_sha256"])):
-        if sha is not None and sha != actual:
-            raise TrainingError(
-                f"refusing {data_dir}: its shards were tokenized with tokenizer sha256 {actual}, "
-                f"but {what} of run {run_dir} records {sha}; train a new run (--out) for this data")
-    return path
-
-
-def train(cfg: TrainConfig, data_dir, run_dir, resume: bool = False) -> dict:
+def train(cfg: TrainConfig, data_dir, run_dir, resume: bool = False, *,
+          clock: Callable[[], float] = time.perf_counter) -> dict:
     """Train to cfg.max_steps, the cfg.max_time budget or a SIGTERM/SIGINT, whichever comes
     first; returns the last logged metrics record (with "stopped_by": the signal's name
-    when a signal stopped it, after writing a checkpoint)."""
+    when a signal stopped it, after writing a checkpoint). cfg is not changed (the run's
+    resolved config is RUN/config.json). clock: seconds, timing the steps and the budget."""
     d = dist_utils.setup()
-    try:
-        return _train(cfg, Path(data_dir), Path(run_dir), resume, d)
+    try:  # on CPU, glibc keeps freed memory for the run (train/allocator.py)
+        with keep_freed_memory() if d.device.type == "cpu" else \
+                contextlib.nullcontext("CUDA's caching allocator; host malloc unchanged") as memory:
+            return Trainer(cfg, Path(data_dir), Path(run_dir), resume, d, clock, memory).run()
     finally:
         dist_utils.teardown(d)
 
 
-def _train(cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool, d) -> dict:
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if d.is_main else (lambda msg: None)
-    ckpt = None
-    if resume:
-        found = load_latest(run_dir)
-        if found:
-            say(f"resuming from {found[0]}")
-            ckpt = found[1]
-        else:
-            say(f"no checkpoint in {run_dir}/checkpoints: starting from step 0")
-    elif list_checkpoints(run_dir):
-        raise TrainingError(f"{run_dir} already has checkpoints: pass --resume to continue it, "
-                            "or choose another --out")
-    manifest = read_manifest(data_dir)
-    tok_path = check_tokenizer(data_dir, manifest, run_dir, ckpt)
-    tokenizer = Tokenizer.from_file(tok_path)
-
-    model_cfg = cfg.model_config(tokenizer.vocab_size)
-    # RUN/config.json records the resolved config: the full model and the dtype chosen
-    # (by rank 0, so every process of a run computes in the same precision).
-    cfg.model = asdict(model_cfg)
-    cfg.dtype = dist_utils.broadcast_object(resolve_dtype(cfg.dtype, d.device) if d.is_main else None, d)
-    dtype = cfg.dtype
-    if d.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not (run_dir / "tokenizer.model").exists():
-            shutil.copyfile(tok_path, run_dir / "tokenizer.model")
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-
-    T = model_cfg.block_size
-    global_windows, rem = divmod(cfg.tokens_per_step, T)
-    per_micro = cfg.micro_batch_size * d.world_size
-    if rem or global_windows % per_micro:
-        raise TrainingError(
-            f"tokens_per_step={cfg.tokens_per_step} must be a multiple of block_size ({T}) x "
-            f"micro_batch_size ({cfg.micro_batch_size}) x processes ({d.world_size}) = {T * per_micro}")
-    accum = global_windows // per_micro
-
-    train_windows = Windows([s.tokens for s in open_split(data_dir, "train", manifest)], T)
-    sampler = Sampler(train_windows, cfg.seed, position=ckpt["data_position"] if ckpt else 0)
-    val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, tokenizer)
-    say(f"data: {len(train_windows):,} train windows of {T + 1} tokens; {accum} micro-step(s) of "
-        f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
-        + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val else "no val split"))
-
-    if d.device.type == "cpu":  # CUDA's caching allocator already keeps device memory
-        reuse_freed_memory()
+def build_model(cfg: TrainConfig, d: dist_utils.Dist) -> tuple[GPT, torch.nn.Module]:
+    """The model initialised from cfg.seed on the run's device, compiled if cfg.compile, and
+    the same model as training calls it: bare, DDP-wrapped or FSDP-sharded."""
     torch.manual_seed(cfg.seed)
-    model = GPT(model_cfg).to(d.device)
-    flops_per_token = model.flops_per_token()
+    model = GPT(GPTConfig(**cfg.model)).to(d.device)
     if cfg.compile and cfg.parallel != "fsdp":
         model.compile()
     elif cfg.compile:  # FSDP shards per block, so compile per block (torchtitan's order)
         for block in model.transformer.h:
             block.compile()
-    wrapped = dist_utils.wrap(model, cfg.parallel, d)
-    optimizer = build_optimizer(model, cfg, d.device.type)
-    scaler = torch.amp.GradScaler(d.device.type, enabled=dtype == "fp16")
-    autocast = (torch.autocast(d.device.type, dtype=TORCH_DTYPES[dtype]) if dtype != "fp32"
-                else contextlib.nullcontext())
-    start = 0
-    if ckpt:
-        dist_utils.load_full_state(model, optimizer, ckpt["model"], ckpt["optimizer"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"])
-        start = ckpt["step"]
-    peak, peak_source = peak_flops(d.device, TORCH_DTYPES[dtype]) if d.is_main else (None, "")
-    say(f"model: {model.num_params():,} parameters, {flops_per_token / 1e6:.1f} MFLOP/token; "
-        f"dtype {dtype}; peak " + (f"{peak / 1e9:,.0f} GFLOP/s ({peak_source})" if peak
-                                   else f"unknown ({peak_source}): no MFU"))
-
-    metrics = Metrics(run_dir, cfg.tensorboard, resume_step=start if ckpt else None) if d.is_main else None
-    elapsed = ckpt.get("elapsed", 0.0) if ckpt else 0.0  # training seconds, for max_time
-    record, tokens_since, time_since = {}, 0, 0.0
-    with StopOnSignal() as stop:
-        for step in range(start, cfg.max_steps):
-            t0 = time.perf_counter()
-            lr = lr_at(step, cfg, elapsed)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batches = sampler.next_step(global_windows, cfg.micro_batch_size, d.rank, d.world_size)
-            done = step + 1
-            loss_value = train_step(wrapped, optimizer, scaler, autocast, batches, cfg.grad_clip, d, done)
-            seconds = time.perf_counter() - t0
-            time_since += seconds
-            tokens_since += cfg.tokens_per_step
-            # Every rank stops at the same step and sets the same lr: the slowest clock counts.
-            elapsed, signum = dist_utils.all_reduce_max([elapsed + seconds, stop.signum], d)
-            out_of_time = bool(cfg.max_time) and elapsed >= cfg.max_time
-            finished = done == cfg.max_steps or out_of_time
-            last = finished or bool(signum)
-
-            evaluate_now = val and cfg.eval_interval and (done % cfg.eval_interval == 0 or finished)
-            if evaluate_now or last or (cfg.log_interval and done % cfg.log_interval == 0):
-                tps = tokens_since / time_since
-                record = {"step": done, "loss": loss_value, "lr": lr, "tokens_per_s": tps,
-                          "mfu": tps * flops_per_token / (peak * d.world_size) if peak else None,
-                          "elapsed_s": elapsed}
-                if evaluate_now:
-                    vloss = evaluate(dist_utils.unwrap(wrapped), val.windows, val.indices, d,
-                                     cfg.micro_batch_size, autocast)
-                    record |= {"val_loss": vloss,
-                               "val_bpb": vloss / math.log(2) * len(val.indices) * T / val.nbytes}
-                if metrics:
-                    metrics.log(record)
-                    metrics.progress(record, cfg.max_steps, cfg.max_time)
-                tokens_since, time_since = 0, 0.0
-            # A stop by signal always checkpoints, so --resume continues from this very step.
-            if signum or cfg.checkpoint_interval and (done % cfg.checkpoint_interval == 0 or finished):
-                model_state, optim_state = dist_utils.full_state(wrapped, optimizer)
-                if d.is_main:
-                    save_checkpoint(run_dir, done, {
-                        "step": done, "config": cfg.to_dict(), "model": model_state,
-                        "optimizer": optim_state, "scaler": scaler.state_dict(),
-                        "data_position": sampler.position, "rng": torch.get_rng_state(),
-                        "elapsed": elapsed, "tokenizer_sha256": tokenizer.sha256,
-                        "vocab_size": tokenizer.vocab_size, "eos_id": tokenizer.eos_id},
-                        cfg.keep_checkpoints)
-            if metrics and evaluate_now and not last:  # the last step's plot is drawn below
-                metrics.plot()
-            if out_of_time:
-                say(f"time budget of {cfg.max_time:g} s reached after step {done}")
-            if signum:
-                name = signal.Signals(int(signum)).name
-                say(f"stopped by {name} after step {done}; checkpoint written, continue with --resume")
-                record = {**record, "stopped_by": name}
-            if last:
-                break
-    if metrics:
-        metrics.plot()
-        metrics.close()
-    return record
+    return model, dist_utils.wrap(model, cfg.parallel, d)
 
 
-def train_step(wrapped, optimizer, scaler, autocast, batches, grad_clip: float, d, done: int) -> float:
-    """Optimizer step number `done` on this process's micro-batches (gradient accumulation,
-    gradients synced on the last one only), with the NaN guard, clipping and the scaler;
-    returns the step's loss averaged over processes. bench/train_throughput.py times this."""
-    loss_sum = torch.zeros((), device=d.device)
-    for m, (x, y) in enumerate(batches):
-        x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-        with dist_utils.gradient_sync(wrapped, m == len(batches) - 1), autocast:
-            _, loss = wrapped(x, y)
-            loss = loss / len(batches)  # the step's loss is the mean over micro-batches
-        scaler.scale(loss).backward()
-        loss_sum += loss.detach()
-    loss_value = dist_utils.all_reduce_mean(loss_sum, d).item()
-    if not math.isfinite(loss_value):
-        raise TrainingError(f"step {done}: training loss is {loss_value}; stopping (the last good "
-                            "checkpoint is in RUN/checkpoints; try a lower lr)")
-    scaler.unscale_(optimizer)
-    if grad_clip > 0:
-        norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), grad_clip)
-        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
-        if not scaler.is_enabled() and not torch.isfinite(norm):  # fp16: the scaler skips the step
-            raise TrainingError(f"step {done}: gradient norm is {norm.item()}; stopping")
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    return loss_value
+class Due(NamedTuple):
+    """What the step just taken is followed by."""
+    log: bool
+    evaluate: bool
+    checkpoint: bool
+    out_of_time: bool
+    last: bool
 
 
-class ValSet(NamedTuple):
-    windows: Windows
-    indices: list[int]  # the windows evaluated, fixed for the run
-    nbytes: int  # UTF-8 bytes their targets stand for (bits per byte)
+class Trainer:
+    """One training run: set up by __init__ (in the order the parts depend on each other),
+    trained by run()."""
 
+    def __init__(self, cfg: TrainConfig, data_dir: Path, run_dir: Path, resume: bool,
+                 d: dist_utils.Dist, clock: Callable[[], float], memory: str):
+        self.d, self.run_dir, self.clock = d, run_dir, clock
+        self.say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if d.is_main else (lambda msg: None)
+        ckpt = find_checkpoint(run_dir, resume, self.say)
+        manifest = read_manifest(data_dir)
+        tokenizer_file = check_tokenizer(data_dir, manifest, run_dir, ckpt)
+        self.tokenizer = Tokenizer.from_file(tokenizer_file)
+        self.cfg = cfg = resolve(cfg, self.tokenizer.vocab_size, d)
+        self.global_windows, accum = batch_split(cfg, d.world_size)
+        if d.is_main:
+            write_run_dir(run_dir, cfg, tokenizer_file)
+        sampler, self.val = self.build_data(data_dir, manifest, accum)
+        self.model, wrapped = build_model(cfg, d)
+        optimizer = build_optimizer(self.model, cfg, d.device.type)
+        scaler = torch.amp.GradScaler(d.device.type, enabled=cfg.dtype == "fp16")
+        self.autocast = autocast_for(cfg.dtype, d.device)
+        self.train_step = TrainStep(wrapped, optimizer, scaler, self.autocast, cfg.grad_clip, d)
+        self.state = TrainState(wrapped, optimizer, scaler, sampler)
+        if ckpt:
+            self.state.load_state_dict(ckpt)
+        self.flops_per_token = self.model.flops_per_token()
+        self.peak, peak_source = peak_flops(d.device, TORCH_DTYPES[cfg.dtype]) if d.is_main else (None, "")
+        self.say(f"model: {self.model.num_params():,} parameters, {self.flops_per_token / 1e6:.1f} "
+                 f"MFLOP/token; dtype {cfg.dtype}; peak " + (
+                     f"{self.peak / 1e9:,.0f} GFLOP/s ({peak_source})" if self.peak
+                     else f"unknown ({peak_source}): no MFU"))
+        self.say(f"allocator: {memory}")
+        self.metrics = (Metrics(run_dir, cfg.tensorboard, resume_step=self.state.step if ckpt else None)
+                        if d.is_main else None)
 
-def val_set(data_dir, manifest, block_size, eval_tokens, world, tokenizer) -> ValSet | None:
-    """The fixed validation windows and their target bytes, or None without a val split.
-    The count is a multiple of the number of processes so every rank runs the same number
-    of forwards (FSDP needs that)."""
-    shards = open_split(data_dir, "val", manifest)
-    if not shards or sum(s.num_tokens for s in shards) <= block_size:
-        return None
-    windows = Windows([s.tokens for s in shards], block_size)
-    indices = eval_windows(windows, eval_tokens)
-    indices = indices[:len(indices) // world * world]
-    return ValSet(windows, indices, target_bytes(windows, indices, tokenizer.piece_bytes())) if indices else None
+    def build_data(self, data_dir: Path, manifest: dict, accum: int) -> tuple[Sampler, ValSet | None]:
+        """The training windows' sampler (at position 0; a checkpoint moves it) and the fixed
+        validation windows (None without a val split)."""
+        cfg, d, T = self.cfg, self.d, self.cfg.model["block_size"]
+        windows = Windows([s.tokens for s in open_split(data_dir, "train", manifest)], T)
+        val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, self.tokenizer)
+        self.say(f"data: {len(windows):,} train windows of {T + 1} tokens; {accum} micro-step(s) of "
+                 f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
+                 + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val
+                    else "no val split"))
+        return Sampler(windows, cfg.seed), val
 
+    def run(self) -> dict:
+        """Steps until the last (max_steps, the time budget or a signal); the last record."""
+        cfg, d, state = self.cfg, self.d, self.state
+        record, tokens, seconds = {}, 0, 0.0  # tokens and step seconds since the last log
+        with StopOnSignal() as stop:
+            while state.step < cfg.max_steps:
+                t0 = self.clock()
+                lr = lr_at(state.step, cfg, state.elapsed)
+                batches = state.sampler.next_step(self.global_windows, cfg.micro_batch_size, d.rank,
+                                                  d.world_size, pin=d.device.type == "cuda")
+                loss = self.train_step(batches, state.step + 1, lr)
+                state.step += 1
+                step_seconds = self.clock() - t0
+                tokens, seconds = tokens + cfg.tokens_per_step, seconds + step_seconds
+                # Every rank stops at the same step and sets the same lr: the slowest clock counts.
+                state.elapsed, signum = dist_utils.all_reduce_max([state.elapsed + step_seconds,
+                                                                   stop.signum], d)
+                due = self.due(bool(signum))
+                if due.log or due.checkpoint:  # read back (and checked) before anything is written
+                    loss = self.train_step.read(loss, state.step)
+                if due.log:
+                    record = self.log(loss, lr, tokens / seconds, due.evaluate)
+                    tokens, seconds = 0, 0.0
+                if due.checkpoint:
+                    self.save()
+                if self.metrics and due.evaluate and not due.last:  # the last plot is drawn below
+                    self.metrics.plot()
+                record = self.report_stop(due, signum, record)
+                if due.last:
+                    break
+        if self.metrics:
+            self.metrics.plot()
+            self.metrics.close()
+        return record
 
-@torch.no_grad()
-def evaluate(model, windows: Windows, indices: list[int], d, micro_batch: int, autocast) -> float:
-    """Mean cross-entropy (nats/token) over the validation windows, split across ranks."""
-    was_training = model.training
-    model.eval()
-    per_rank = len(indices) // d.world_size
-    mine = indices[d.rank * per_rank:(d.rank + 1) * per_rank]
-    total = torch.zeros((), device=d.device, dtype=torch.float64)
-    for i in range(0, len(mine), micro_batch):
-        w = windows.gather(mine[i:i + micro_batch]).to(d.device)
-        with autocast:
-            _, loss = model(w[:, :-1], w[:, 1:])
-        total += loss.double() * w.shape[0]
-    model.train(was_training)
-    return dist_utils.all_reduce_mean(total, d).item() / per_rank
+    def due(self, signalled: bool) -> Due:
+        """What follows the step just taken; the same on every rank (signals and the clock
+        are agreed on before)."""
+        cfg, done = self.cfg, self.state.step
+        out_of_time = bool(cfg.max_time) and self.state.elapsed >= cfg.max_time
+        finished = done == cfg.max_steps or out_of_time
+        evaluate_now = bool(self.val and cfg.eval_interval and (done % cfg.eval_interval == 0 or finished))
+        last = finished or signalled
+        log = evaluate_now or last or bool(cfg.log_interval and done % cfg.log_interval == 0)
+        # A stop by signal always checkpoints, so --resume continues from this very step.
+        checkpoint = signalled or bool(cfg.checkpoint_interval and (done % cfg.checkpoint_interval == 0
+                                                                    or finished))
+        return Due(log, evaluate_now, checkpoint, out_of_time, last)
+
+    def log(self, loss: float, lr: float, tokens_per_s: float, evaluate_now: bool) -> dict:
+        """The metrics record of the step just taken (evaluated if evaluate_now), logged."""
+        record = {"step": self.state.step, "loss": loss, "lr": lr, "tokens_per_s": tokens_per_s,
+                  "mfu": (tokens_per_s * self.flops_per_token / (self.peak * self.d.world_size)
+                          if self.peak else None),
+                  "elapsed_s": self.state.elapsed}
+        if evaluate_now:
+            record |= evaluate(self.model, self.val, self.d, self.cfg.micro_batch_size, self.autocast)
+        if self.metrics:
+            self.metrics.log(record)
+            self.metrics.progress(record, self.cfg.max_steps, self.cfg.max_time)
+        return record
+
+    def save(self):
+        """A checkpoint of the step just taken: the state, the config and the tokenizer's
+        identity (a collective under torchrun; rank 0 writes)."""
+        state = self.state.state_dict()
+        if self.d.is_main:
+            state |= {"config": self.cfg.to_dict(), "tokenizer_sha256": self.tokenizer.sha256,
+                      "vocab_size": self.tokenizer.vocab_size, "eos_id": self.tokenizer.eos_id}
+            save_checkpoint(self.run_dir, self.state.step, state, self.cfg.keep_checkpoints)
+
+    def report_stop(self, due: Due, signum: float, record: dict) -> dict:
+        """Say why the run stops after this step, if it does; record gains "stopped_by" when
+        a signal stopped it."""
+        if due.out_of_time:
+            self.say(f"time budget of {self.cfg.max_time:g} s reached after step {self.state.step}")
+        if not signum:
+            return record
+        name = signal.Signals(int(signum)).name
+        self.say(f"stopped by {name} after step {self.state.step}; checkpoint written, continue "
+                 "with --resume")
+        return {**record, "stopped_by": name}

@@ -13,14 +13,17 @@ time, and no shuffle carries a document's text and its signature together. What
 else a DirectRunner worker holds grows with its share of each bundle, the
 runner's doing: `bench/dedup_throughput.py --memory-docs` measures it.
 """
+import dataclasses
+
 import apache_beam as beam
 
 from pipeline.dedup.components import ConnectedComponents
 from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.exact import ExactDedup, reject
+from pipeline.dedup.exact import STAGE, ExactDedup
 from pipeline.dedup.fuzzy import CandidateEdges, MatchPrevious, Signatures
 from pipeline.dedup.minhash import MinHasher
 from pipeline.dedup.store import ReadSignatures, WriteSignatures
+from pipeline.doc import REJECTED, Doc
 
 __all__ = ["Dedup", "DedupConfig"]
 
@@ -43,7 +46,7 @@ class Dedup(beam.PTransform):
             raise ValueError("dedup against a previous run compares MinHash signatures: it needs fuzzy dedup on")
         exact = docs | "Exact" >> ExactDedup()
         if not cfg.fuzzy:
-            return {"kept": exact.kept, "rejected": exact.rejected}
+            return {"kept": exact.kept, "rejected": exact[REJECTED]}
         hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed, *cfg.bands_rows())
 
         signatures = exact.kept | "Signatures" >> Signatures(hasher, cfg.batch_size)
@@ -59,22 +62,22 @@ class Dedup(beam.PTransform):
                  | "CandidateEdges" >> CandidateEdges(hasher)
                  | "Components" >> ConnectedComponents(cfg.cc_rounds))
 
-        by_id = exact.kept | "KeyById" >> beam.Map(lambda d: (d["id"], d))
-        absorbed = ({"root": roots, "size": by_id | "Sizes" >> beam.MapTuple(lambda i, d: (i, d["dup_cluster_size"]))}
+        by_id = exact.kept | "KeyById" >> beam.Map(lambda d: (d.id, d))
+        absorbed = ({"root": roots, "size": by_id | "Sizes" >> beam.MapTuple(lambda i, d: (i, d.dup_cluster_size))}
                     | "JoinRootSizes" >> beam.CoGroupByKey()
                     | "SizeToRoot" >> beam.FlatMap(_size_to_root)
                     | "SumAbsorbed" >> beam.CombinePerKey(sum))
         decided = ({"doc": by_id, "root": roots, "previous": matches, "absorbed": absorbed}
                    | "JoinDecisions" >> beam.CoGroupByKey()
-                   | "Decide" >> beam.ParDo(_Decide()).with_outputs("rejected", "moved", main="kept"))
-        exact_rejected = ((exact.rejected | "KeyByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
+                   | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTED, "moved", main="kept"))
+        exact_rejected = ((exact[REJECTED] | "KeyByKept" >> beam.Map(lambda d: (d.duplicate_of, d)),
                            decided.moved)
                           | "RejectsAndMoves" >> beam.Flatten()
                           | "ByFormerKept" >> beam.GroupByKey()
-                          | "Repoint" >> beam.FlatMap(_repoint))
+                          | "Repoint" >> beam.FlatMap(repoint))
 
         result = {"kept": decided.kept,
-                  "rejected": (decided.rejected, exact_rejected) | "AllRejected" >> beam.Flatten()}
+                  "rejected": (decided[REJECTED], exact_rejected) | "AllRejected" >> beam.Flatten()}
         if self.out:  # joined apart from the documents: no shuffle carries a text and a signature together
             result["signature_files"] = (
                 {"sig": signatures, "root": roots}
@@ -114,22 +117,22 @@ class _Decide(beam.DoFn):
         target = next(iter(g["previous"] or g["root"]), None)
         for doc in g["doc"]:
             if target is None:
-                yield {**doc, "dup_cluster_size": doc["dup_cluster_size"] + sum(g["absorbed"])}
+                yield dataclasses.replace(doc, dup_cluster_size=doc.dup_cluster_size + sum(g["absorbed"]))
             else:
-                yield beam.pvalue.TaggedOutput("rejected", reject(doc, "near_duplicate", target))
+                yield beam.pvalue.TaggedOutput(REJECTED, doc.reject(STAGE, "near_duplicate", target))
         if target is not None:
             yield beam.pvalue.TaggedOutput("moved", (doc_id, target))
 
 
-def _repoint(group):
+def repoint(group):
     """Exact duplicates of a doc that fuzzy dedup dropped point to the doc kept in its place.
 
-    The group holds the rejects (dicts) and at most one new target (str). Two
+    The group holds the rejects (Docs) and at most one new target (str). Two
     passes over Beam's re-iterable values rather than CoGroupByKey, which would
     hold all copies of a page copied thousands of times in one list.
     """
     _, values = group
     target = next((v for v in values if isinstance(v, str)), None)
     for doc in values:
-        if isinstance(doc, dict):
-            yield doc if target is None else {**doc, "duplicate_of": target}
+        if isinstance(doc, Doc):
+            yield doc if target is None else dataclasses.replace(doc, duplicate_of=target)

@@ -1,16 +1,16 @@
 """Exact dedup: one document kept per normalized-text hash, the one with the smallest id."""
+import dataclasses
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.dedup.normalize import text_hash
+from pipeline.doc import REJECTED
+
+STAGE = "dedup"
 
 
-def reject(doc: dict, reason: str, duplicate_of: str) -> dict:
-    """A dedup reject as INTERFACES.md specifies it."""
-    return {**doc, "stage": "dedup", "reason": reason, "duplicate_of": duplicate_of}
-
-
-class _KeepSmallestId(beam.DoFn):
+class KeepSmallestId(beam.DoFn):
     """One group of identical normalized texts -> the kept doc (main) and rejects (tagged).
 
     Reads the grouped iterable twice (Beam's grouped values are re-iterable and
@@ -25,16 +25,16 @@ class _KeepSmallestId(beam.DoFn):
         size, keep_id = 0, None
         for doc in docs:
             size += 1
-            if keep_id is None or doc["id"] < keep_id:
-                keep_id = doc["id"]
+            if keep_id is None or doc.id < keep_id:
+                keep_id = doc.id
         self.sizes.update(size)
         kept = False
         for doc in docs:
-            if doc["id"] == keep_id and not kept:
+            if doc.id == keep_id and not kept:
                 kept = True
-                yield {**doc, "dup_cluster_size": size}
+                yield dataclasses.replace(doc, dup_cluster_size=size)
             else:
-                yield beam.pvalue.TaggedOutput("rejected", reject(doc, "exact_duplicate", keep_id))
+                yield beam.pvalue.TaggedOutput(REJECTED, doc.reject(STAGE, "exact_duplicate", keep_id))
 
 
 class ExactDedup(beam.PTransform):
@@ -43,7 +43,7 @@ class ExactDedup(beam.PTransform):
     def expand(self, docs):
         return (
             docs
-            | "KeyByTextHash" >> beam.Map(lambda doc: (text_hash(doc["text"]), doc))
+            | "KeyByTextHash" >> beam.Map(lambda doc: (text_hash(doc.text), doc))
             | "GroupIdentical" >> beam.GroupByKey()
-            | "KeepSmallestId" >> beam.ParDo(_KeepSmallestId()).with_outputs("rejected", main="kept")
+            | "KeepSmallestId" >> beam.ParDo(KeepSmallestId()).with_outputs(REJECTED, main="kept")
         )

@@ -5,7 +5,7 @@ from apache_beam.metrics import Metrics
 from pipeline.dedup.minhash import MinHasher, similarity
 
 
-class _Sign(beam.DoFn):
+class Sign(beam.DoFn):
     """Batch of docs -> (id, signature) per doc with words (datasketch's bulk generator)."""
 
     def __init__(self, hasher: MinHasher):
@@ -13,11 +13,11 @@ class _Sign(beam.DoFn):
         self.wordless = Metrics.counter("dedup", "docs_without_shingles")
 
     def process(self, batch):
-        for doc, sig in zip(batch, self.hasher.signatures([d["text"] for d in batch])):
+        for doc, sig in zip(batch, self.hasher.signatures([d.text for d in batch])):
             if sig is None:
                 self.wordless.inc()   # nothing to compare: such a doc is only exact-deduplicated
             else:
-                yield doc["id"], sig
+                yield doc.id, sig
 
 
 class Signatures(beam.PTransform):
@@ -30,7 +30,7 @@ class Signatures(beam.PTransform):
     def expand(self, docs):
         return (docs
                 | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-                | "MinHash" >> beam.ParDo(_Sign(self.hasher)))
+                | "MinHash" >> beam.ParDo(Sign(self.hasher)))
 
 
 def _band_entries(signature, hasher: MinHasher):
@@ -38,7 +38,7 @@ def _band_entries(signature, hasher: MinHasher):
     return [(key, doc_id) for key in hasher.band_keys(sig)]
 
 
-class _Star(beam.DoFn):
+class Star(beam.DoFn):
     """All ids sharing one band key -> edges to the smallest: n-1 edges, never n^2/2."""
 
     def __init__(self):
@@ -71,7 +71,7 @@ class CandidateEdges(beam.PTransform):
         return (signatures
                 | "BandKeys" >> beam.FlatMap(_band_entries, self.hasher)
                 | "Buckets" >> beam.GroupByKey()
-                | "StarEdges" >> beam.ParDo(_Star())
+                | "StarEdges" >> beam.ParDo(Star())
                 | "DistinctEdges" >> beam.Distinct())
 
 

@@ -1,8 +1,11 @@
-"""The quality filter chain: FineWeb's steps after language ID, then PII masking.
+"""The filters (keep or reject with a reason) and the configuration of every quality step.
 
-`FilterConfig` holds one configured filter per field, in the order they run
-(None turns a filter off); it is recorded in the manifest as is. The CLI edits
-it with `--filter NAME.PARAM=VALUE` and `--no-filter NAME`.
+`FilterConfig` holds one configured step per field, in the order they run
+(None turns a step off): the URL blocklist (before extraction), the document
+filters, and PII masking (a rewriter, `pipeline.rewriters`); C4's line cleaning
+comes with the `c4` filter. It is recorded in the manifest as is. The CLI
+edits it with `--filter NAME.PARAM=VALUE` and `--no-filter NAME`;
+`pipeline.quality` runs it.
 """
 from __future__ import annotations
 
@@ -10,19 +13,15 @@ import ast
 import dataclasses
 from dataclasses import dataclass, field
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-
 from pipeline.filters.base import Filter
 from pipeline.filters.c4 import C4Quality
 from pipeline.filters.fineweb import FineWebQuality
 from pipeline.filters.gopher import GopherQuality, GopherRepetition
 from pipeline.filters.url import URLBlocklist
-from pipeline.pii import PIIMask
+from pipeline.rewriters.pii import PIIMask
 
-__all__ = ["Filter", "FilterConfig", "FilterFn", "build_filters", "parse_filter_overrides",
-           "URLBlocklist", "GopherRepetition", "GopherQuality", "C4Quality", "FineWebQuality",
-           "PIIMask"]
+__all__ = ["Filter", "FilterConfig", "build_filters", "parse_filter_overrides",
+           "URLBlocklist", "GopherRepetition", "GopherQuality", "C4Quality", "FineWebQuality"]
 
 
 @dataclass
@@ -36,9 +35,9 @@ class FilterConfig:
 
 
 def build_filters(config: FilterConfig) -> list[Filter]:
-    """The enabled filters, in run order."""
+    """The enabled document filters (after language ID), in run order."""
     return [f for f in (getattr(config, fd.name) for fd in dataclasses.fields(config))
-            if f is not None]
+            if isinstance(f, Filter) and not isinstance(f, URLBlocklist)]
 
 
 def _parse_value(text: str, default):
@@ -88,27 +87,3 @@ def parse_filter_overrides(overrides: list[str], disabled: list[str] = ()) -> Fi
             raise ValueError(f"unknown filter {name!r}; filters: {', '.join(names)}")
         setattr(config, name, None)
     return config
-
-
-class FilterFn(beam.DoFn):
-    """Doc -> Doc (text cleaned, signals set) | TaggedOutput("rejected") at the first failing filter."""
-
-    def __init__(self, filters: list[Filter]):
-        self.filters = list(filters)
-        self.kept = Metrics.counter("filter", "kept")
-
-    def setup(self):
-        for f in self.filters:
-            f.setup()
-
-    def process(self, doc: dict):
-        doc = dict(doc, signals=dict(doc.get("signals") or {}))
-        for f in self.filters:
-            reason = f.filter(doc)
-            if reason is not None:
-                Metrics.counter(f.name, reason).inc()
-                yield beam.pvalue.TaggedOutput(
-                    "rejected", dict(doc, stage=f.name, reason=reason, duplicate_of=""))
-                return
-        self.kept.inc()
-        yield doc

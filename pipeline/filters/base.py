@@ -1,24 +1,19 @@
-"""What every filter is, and the text helpers the filters share.
+"""What every filter and rewriter is, and the text helpers the filters share.
 
-A filter is a small dataclass: its fields are its thresholds (so the config
-recorded in the manifest is the filter itself), `name` is its stage name,
-`signals` lists every column it writes into `doc["signals"]`, and
-`filter(doc)` returns None to keep the document or a snake_case reason.
-Text modifiers (C4 line cleaning, PII masking) edit `doc["text"]` in place.
+Both are small dataclasses: their fields are their thresholds (so the config
+recorded in the manifest is the step itself), `name` is the stage name a
+reject carries, and `signals` lists every column the step writes into
+`doc.signals`. A `Filter` only decides: `filter(doc)` returns True to keep the
+document or a snake_case reason to reject it (datatrove's BaseFilter). A
+`Rewriter` (pipeline.rewriters: C4 line cleaning, PII masking) only changes
+the text and never rejects.
 """
 from __future__ import annotations
 
-import re
-from typing import ClassVar, Iterable
+from typing import Iterable
 
-# Words as nltk's word_tokenize sees them for the purpose of these rules:
-# runs of word characters (keeping contractions), and each punctuation mark
-# as its own token (datatrove's Gopher rules count those).
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-
-
-def split_words(text: str) -> list[str]:
-    return _WORD.findall(text)
+from pipeline.doc import Doc
+from pipeline.step import Step
 
 
 def find_duplicates(items: Iterable[str]) -> tuple[int, int]:
@@ -34,20 +29,9 @@ def find_duplicates(items: Iterable[str]) -> tuple[int, int]:
     return dup_items, dup_chars
 
 
-class Filter:
+class Filter(Step):
     """Base of all filters; subclasses are dataclasses with threshold fields."""
 
-    name: ClassVar[str]
-    signals: ClassVar[tuple[str, ...]] = ()
-
-    def setup(self) -> None:
-        """Load what the filter needs (lists, models) once per worker, before any document."""
-
-    def filter(self, doc: dict) -> str | None:
+    def filter(self, doc: Doc) -> bool | str:
+        """True keeps the document; a snake_case string rejects it for that reason."""
         raise NotImplementedError
-
-    def record(self, doc: dict, **values: float) -> None:
-        """Write signals as `<name>_<signal>` (each must be listed in `signals`)."""
-        signals = doc["signals"]
-        for key, value in values.items():
-            signals[f"{self.name}_{key}"] = float(value)

@@ -1,8 +1,11 @@
-"""C4's line cleaning and document rules (Raffel et al. 2020, section 2.2).
+"""C4's line rules and document rules (Raffel et al. 2020, section 2.2).
 
 Lines with a javascript mention, a cookie/policy notice, too few words or an
-overlong word are removed from the text; "lorem ipsum" or a curly brace drops
-the document, as do fewer than `min_num_sentences` sentences left. FineWeb ran
+overlong word do not count; "lorem ipsum" or a curly brace drops the document,
+as do fewer than `min_num_sentences` sentences in the lines left (counted line by
+line by spaCy's sentencizer, as datatrove counts them). The filter
+only decides: `pipeline.rewriters.C4LineCleaner` removes those lines from the
+kept text, with this filter's thresholds. FineWeb ran
 it with `filter_no_terminal_punct=False` (its own rule covers punctuation), so
 that is the default here.
 """
@@ -11,21 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.doc import Doc
 from pipeline.filters.base import Filter
+from pipeline.filters.text import count_sentences, english
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
-# A sentence ends at terminal punctuation followed by whitespace (or the line end).
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*(?=\s|$)")
 END_PUNCTUATION = (".", "?", "!", '"', "'")
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
           "use of cookies", "use cookies")
-
-
-def count_sentences(line: str) -> int:
-    """Sentences in a non-empty line: each terminal mark ends one, a tail counts too."""
-    ends = list(_SENTENCE_END.finditer(line))
-    tail = line[ends[-1].end():].strip() if ends else line.strip()
-    return len(ends) + (1 if tail else 0)
 
 
 @dataclass
@@ -43,8 +39,22 @@ class C4Quality(Filter):
     filter_curly_bracket: bool = True
     filter_policy: bool = True
 
-    def filter(self, doc: dict) -> str | None:
-        lines = doc["text"].splitlines()
+    def setup(self) -> None:
+        english()
+
+    def filter(self, doc: Doc) -> bool | str:
+        kept, removed_ratio, sentences, verdict = self.clean_lines(doc.text)
+        self.record(doc, lines_removed_ratio=removed_ratio, sentences=sentences)
+        if verdict:
+            return verdict
+        if sentences < self.min_num_sentences:
+            return "too_few_sentences"
+        return True
+
+    def clean_lines(self, text: str) -> tuple[list[str], float, int, str | None]:
+        """C4's line pass: (kept lines, share of lines removed, sentences in the kept lines,
+        the first document-level reason or None). The C4 line cleaner (a rewriter) keeps these lines."""
+        lines = text.splitlines()
         kept, sentences, verdict = [], 0, None
         for line in lines:
             line = line.strip()
@@ -69,11 +79,4 @@ class C4Quality(Filter):
                 continue
             sentences += count_sentences(line)
             kept.append(line)
-        self.record(doc, lines_removed_ratio=1 - len(kept) / max(len(lines), 1),
-                    sentences=sentences)
-        if verdict:
-            return verdict
-        if sentences < self.min_num_sentences:
-            return "too_few_sentences"
-        doc["text"] = "\n".join(kept).strip()
-        return None
+        return kept, 1 - len(kept) / max(len(lines), 1), sentences, verdict

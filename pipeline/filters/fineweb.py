@@ -1,16 +1,16 @@
 """FineWeb's own three rules (Penedo et al. 2024, section 3.3.3) plus its list-page rule.
 
-Lines are the non-blank lines of the (C4-cleaned) text.
+Lines are the non-blank lines of the (C4-cleaned) text. As in datatrove, a
+line ends a sentence if its last character is a Unicode sentence terminal
+("." "!" "?" "。" ...; not a closing quote or "…"), and words are spaCy tokens.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.filters.base import Filter, find_duplicates, split_words
-
-# Marks that end a sentence in the scripts lid.176 commonly returns.
-TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "»", "…", "。", "！", "？",
-                        "؟", "।", "॥", "።", "։", "۔", "܀", "᙮", "‼", "‽", "⁇", "⁈", "⁉")
+from pipeline.doc import Doc
+from pipeline.filters.base import Filter, find_duplicates
+from pipeline.filters.text import TERMINAL_PUNCTUATION, english, split_words
 
 
 @dataclass
@@ -26,8 +26,11 @@ class FineWebQuality(Filter):
     char_duplicates_ratio: float = 0.01  # drop if duplicated lines hold this share of characters
     new_line_ratio: float = 0.3         # drop list-like pages: newlines per word
 
-    def filter(self, doc: dict) -> str | None:
-        text = doc["text"]
+    def setup(self) -> None:
+        english()
+
+    def filter(self, doc: Doc) -> bool | str:
+        text = doc.text
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return "empty"
@@ -44,8 +47,8 @@ class FineWebQuality(Filter):
             return "line_punct_ratio"
         if s["short_line_ratio"] > self.short_line_thr:
             return "short_line_ratio"
-        if s["char_dup_ratio"] >= self.char_duplicates_ratio:
+        if s["char_dup_ratio"] > self.char_duplicates_ratio:
             return "char_dup_ratio"
         if s["newline_ratio"] > self.new_line_ratio:
             return "list_ratio"
-        return None
+        return True

@@ -1,5 +1,6 @@
 """Gopher's repetition and quality rules (Rae et al. 2021, appendix A), with
-the thresholds FineWeb ran them with (datatrove's defaults).
+the thresholds FineWeb ran them with (datatrove's defaults), counted as
+datatrove counts them: words are spaCy's English tokens (pipeline.filters.text).
 
 All signals are computed for every document (not only up to the first failed
 rule) so the rejected Parquet explains every rule, not just the first.
@@ -10,20 +11,25 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from pipeline.filters.base import Filter, find_duplicates, split_words
+from pipeline.doc import Doc
+from pipeline.filters.base import Filter, find_duplicates
+from pipeline.filters.text import PUNCTUATION, english, split_words
 
 _PARAGRAPH = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
-_PUNCT = re.compile(r"[^\w\s]")  # a punctuation token, which Gopher does not count as a word
 
 
 def top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram (its length times its count)."""
+    """Characters covered by the most frequent n-gram (its length times its count).
+
+    As in datatrove, an n-gram seen once counts too: a text of a few words is
+    one n-gram covering most of it.
+    """
     counts = Counter(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
     if not counts:
         return 0
     gram, count = counts.most_common(1)[0]
-    return len(gram) * count if count > 1 else 0
+    return len(gram) * count
 
 
 def duplicate_ngram_chars(words: list[str], n: int) -> int:
@@ -62,9 +68,14 @@ class GopherRepetition(Filter):
     top_n_grams: tuple[tuple[int, float], ...] = TOP_NGRAMS
     dup_n_grams: tuple[tuple[int, float], ...] = DUP_NGRAMS
 
-    def filter(self, doc: dict) -> str | None:
-        text = doc["text"]
-        chars = max(len(text), 1)
+    def setup(self) -> None:
+        english()
+
+    def filter(self, doc: Doc) -> bool | str:
+        text = doc.text
+        if not text:
+            return "empty"
+        chars = len(text)
         paragraphs = _PARAGRAPH.split(text.strip())
         lines = _LINES.split(text)
         para_dups, para_chars = find_duplicates(paragraphs)
@@ -88,7 +99,7 @@ class GopherRepetition(Filter):
         for key, limit in limits.items():
             if values[key] > limit:
                 return key
-        return None
+        return True
 
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -96,7 +107,12 @@ STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 @dataclass
 class GopherQuality(Filter):
-    """Drops documents that do not look like prose: length, word shape, symbols, stop words."""
+    """Drops documents that do not look like prose: length, word shape, symbols, stop words.
+
+    A word is a token with a character that is not punctuation; the hash,
+    ellipsis and alphabetic ratios are per token, punctuation marks included;
+    `stop_words` counts the distinct stop words present, matched case-sensitively.
+    """
 
     name = "gopher_quality"
     signals = ("gopher_quality_n_words", "gopher_quality_mean_word_length",
@@ -115,21 +131,24 @@ class GopherQuality(Filter):
     min_stop_words: int = 2
     stop_words: tuple[str, ...] = STOP_WORDS
 
-    def filter(self, doc: dict) -> str | None:
-        text = doc["text"]
-        words = [w for w in split_words(text) if not _PUNCT.fullmatch(w)]
-        n_words = len(words)
+    def setup(self) -> None:
+        english()
+
+    def filter(self, doc: Doc) -> bool | str:
+        text = doc.text
+        tokens = split_words(text)
+        n_tokens = max(len(tokens), 1)
+        words = [w for w in tokens if not PUNCTUATION.issuperset(w)]
         lines = text.splitlines() or [""]
-        stop = set(self.stop_words)
         s = {
-            "n_words": n_words,
-            "mean_word_length": sum(map(len, words)) / n_words if words else 0.0,
-            "hash_ratio": text.count("#") / max(n_words, 1),
-            "ellipsis_ratio": (text.count("...") + text.count("…")) / max(n_words, 1),
+            "n_words": len(words),
+            "mean_word_length": sum(map(len, words)) / len(words) if words else 0.0,
+            "hash_ratio": text.count("#") / n_tokens,
+            "ellipsis_ratio": (text.count("...") + text.count("…")) / n_tokens,
             "bullet_lines_ratio": sum(l.lstrip().startswith(("•", "-")) for l in lines) / len(lines),
             "ellipsis_lines_ratio": sum(l.rstrip().endswith(("...", "…")) for l in lines) / len(lines),
-            "alpha_words_ratio": sum(any(c.isalpha() for c in w) for w in words) / max(n_words, 1),
-            "stop_words": sum(w.lower() in stop for w in words),
+            "alpha_words_ratio": sum(any(map(str.isalpha, w)) for w in tokens) / n_tokens,
+            "stop_words": len(set(self.stop_words).intersection(tokens)),
         }
         self.record(doc, **s)
         if s["n_words"] < self.min_doc_words:
@@ -152,4 +171,4 @@ class GopherQuality(Filter):
             return "too_few_alpha_words"
         if s["stop_words"] < self.min_stop_words:
             return "too_few_stop_words"
-        return None
+        return True

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.doc import Doc
 from pipeline.filters.base import Filter
 
 _URL_TOKEN = re.compile(r"[a-z0-9]+")
@@ -47,8 +48,8 @@ class URLBlocklist(Filter):
     def setup(self) -> None:
         _ = self.domains
 
-    def filter(self, doc: dict) -> str | None:
-        url = doc["url"].lower()
+    def filter(self, doc: Doc) -> bool | str:
+        url = doc.url.lower()
         host = (urlsplit(url).hostname or "").rstrip(".")
         parts = host.split(".")
         if any(".".join(parts[i:]) in self.domains for i in range(len(parts))):
@@ -56,4 +57,4 @@ class URLBlocklist(Filter):
         banned = set(self.banned_words)
         if banned and any(token in banned for token in _URL_TOKEN.findall(url)):
             return "banned_url_word"
-        return None
+        return True

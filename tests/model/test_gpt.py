@@ -62,14 +62,14 @@ def test_gpt2_init_and_loss_at_init():
         assert block.mlp.c_proj.weight.std().item() == pytest.approx(scaled, rel=0.05)
         assert block.mlp.c_fc.bias.abs().max() == 0
     idx, targets = torch.randint(0, 512, (2, 4, 64))
-    logits, _ = model(idx, all_logits=True)
+    logits = model(idx)
     assert logits.shape == (4, 64, 512)
-    none, loss = model(idx, targets)
-    assert none is None
+    loss = model(idx, targets)
+    assert loss.shape == ()
     assert loss.item() == pytest.approx(math.log(512), abs=0.1)  # near-uniform predictions
-    last, none = model(idx)
-    assert none is None and last.shape == (4, 1, 512)
-    torch.testing.assert_close(last[:, 0], logits[:, -1])
+    features = model.features(idx)
+    assert features.shape == (4, 64, c.n_embd)
+    torch.testing.assert_close(model.lm_head(features[:, -1:]), logits[:, -1:])
 
 
 def test_every_switch_is_causal_and_learns(switches):
@@ -79,15 +79,14 @@ def test_every_switch_is_causal_and_learns(switches):
     idx = torch.randint(0, 64, (2, 24))
     changed = idx.clone()
     changed[:, 20:] = (changed[:, 20:] + 1) % 64
-    a, _ = model(idx, all_logits=True)
-    b, _ = model(changed, all_logits=True)
+    a, b = model(idx), model(changed)
     torch.testing.assert_close(a[:, :20], b[:, :20])  # the future does not leak into the past
     assert not torch.allclose(a[:, 20:], b[:, 20:])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     x, y = idx[:, :-1], idx[:, 1:]
     losses = []
     for _ in range(20):
-        _, loss = model(x, y)
+        loss = model(x, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -114,13 +113,13 @@ def test_rmsnorm_and_qk_norm():
     assert isinstance(model.transformer.ln_f, torch.nn.RMSNorm)
     assert not any(n.endswith(("ln_1.bias", "ln_f.bias")) for n, _ in model.named_parameters())
     idx = torch.randint(0, 100, (1, 16))
-    before, _ = model(idx, all_logits=True)
+    before = model(idx)
     attn = model.transformer.h[0].attn
     C = model.config.n_embd
     with torch.no_grad():  # QK-norm makes attention blind to the scale of queries and keys
         attn.c_attn.weight[: 2 * C] *= 7.0
         attn.c_attn.bias[: 2 * C] *= 7.0
-    after, _ = model(idx, all_logits=True)
+    after = model(idx)
     torch.testing.assert_close(before, after, atol=1e-4, rtol=1e-4)
 
 
@@ -162,12 +161,15 @@ def test_gelu_is_gpt2_tanh_gelu_with_its_gradient():
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_fused_loss_matches_logits_and_cross_entropy(tie):
-    # GPT.loss never builds the logits; its loss and every gradient must be what lm_head +
-    # F.cross_entropy give, with ignored (-1) targets, across chunks of FUSED_LOSS_ROWS rows
+    # forward(idx, targets) in fp32 never runs lm_head (the fused op builds the logits a chunk
+    # at a time); its loss and every gradient must be what the logits + F.cross_entropy give,
+    # with ignored (-1) targets, across chunks of FUSED_LOSS_ROWS rows
     # (B*T = 2 * 1100 rows: two full chunks and a ragged one)
     from model.gpt import FUSED_LOSS_ROWS
     torch.manual_seed(0)
     model = GPT(preset("tiny", vocab_size=97, block_size=1100, n_layer=1, tie_embeddings=tie))
+    head_calls = []
+    model.lm_head.register_forward_hook(lambda module, args, out: head_calls.append(out.shape))
     idx = torch.randint(0, 97, (2, 1100))
     targets = idx.roll(-1, 1)
     targets[:, -7:] = -1
@@ -176,11 +178,10 @@ def test_fused_loss_matches_logits_and_cross_entropy(tie):
     for fused in (True, False):
         model.zero_grad()
         if fused:
-            none, loss = model(idx, targets)
-            assert none is None
+            loss = model(idx, targets)
+            assert head_calls == [] and loss.shape == ()
         else:
-            logits, _ = model(idx, all_logits=True)
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+            loss = F.cross_entropy(model(idx).flatten(0, 1), targets.flatten(), ignore_index=-1)
         loss.backward()
         results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
     (fused_loss, fused_grads), (ref_loss, ref_grads) = results
@@ -189,8 +190,8 @@ def test_fused_loss_matches_logits_and_cross_entropy(tie):
         torch.testing.assert_close(a, b)
     # under bf16 autocast the loss stays fp32 (a bf16 loss would carry 2-3 digits)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        _, bf16_loss = model(idx, targets)
-    assert bf16_loss.dtype == torch.float32
+        bf16_loss = model(idx, targets)
+    assert bf16_loss.dtype == torch.float32 and head_calls[-1] == (2, 1100, 97)
     assert bf16_loss.item() == pytest.approx(ref_loss.item(), rel=1e-2)
 
 
@@ -206,8 +207,7 @@ def test_flops_per_token_matches_formula_and_flop_counter(kw):
     # the math kernel is made of matmuls the counter sees (CPU flash attention has no formula);
     # the loss from the logits, as the counter cannot look inside the fused head + loss op
     with sdpa_kernel(SDPBackend.MATH), counter:
-        logits, _ = model(idx, all_logits=True)
-        F.cross_entropy(logits.flatten(0, 1), idx.flatten()).backward()
+        F.cross_entropy(model(idx).flatten(0, 1), idx.flatten()).backward()
     counted = counter.get_total_flops() / (B * T)
     # the counter sees matmuls only: the formula's extra norm weights are < 0.5% of N
     assert counted == pytest.approx(model.flops_per_token(), rel=0.01)
@@ -217,7 +217,6 @@ def test_dropout_only_in_training_mode():
     torch.manual_seed(0)
     model = GPT(preset("tiny", n_layer=1, dropout=0.2))
     idx = torch.randint(0, 100, (1, 16))
-    assert not torch.equal(model(idx, all_logits=True)[0], model(idx, all_logits=True)[0])
+    assert not torch.equal(model(idx), model(idx))
     model.eval()
-    torch.testing.assert_close(model(idx, all_logits=True)[0], model(idx, all_logits=True)[0],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(model(idx), model(idx), rtol=0, atol=0)

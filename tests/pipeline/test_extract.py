@@ -71,9 +71,9 @@ def test_extract_fn_counts_a_hanging_page_and_goes_on(monkeypatch):
     out = (p | beam.Create(pages)
            | beam.ParDo(ExtractFn(ExtractConfig(timeout_s=1.0), spec=MISBEHAVE))
            .with_outputs("rejected", main="kept"))
-    assert_that(out.kept | beam.Map(lambda d: (d["id"], d["text"])),
+    assert_that(out.kept | beam.Map(lambda d: (d.id, d.text)),
                 equal_to([("0", "one"), ("2", "three")]), label="kept")
-    assert_that(out.rejected | beam.Map(lambda d: (d["id"], d["stage"], d["reason"], d["text"])),
+    assert_that(out.rejected | beam.Map(lambda d: (d.id, d.stage, d.reason, d.text)),
                 equal_to([("1", "extract", "extract_timeout", "")]), label="rejected")
     result = p.run()
     result.wait_until_finish()

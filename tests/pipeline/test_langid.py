@@ -4,6 +4,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline.doc import Doc
 from pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
 
 EN = "The committee met on Tuesday to review the budget and the plans for the new library."
@@ -33,13 +34,11 @@ def test_multiline_and_empty_text(model):
 
 
 def test_language_fn_sets_language_or_rejects():
-    docs = [{"id": i, "url": "", "crawl_date": "", "text": t, "language": "",
-             "language_score": 0.0, "signals": {}, "dup_cluster_size": 1}
-            for i, t in (("en", EN), ("de", DE))]
+    docs = [Doc(id=i, url="", crawl_date="", text=t) for i, t in (("en", EN), ("de", DE))]
     with TestPipeline() as p:
         out = (p | beam.Create(docs) | beam.ParDo(LanguageFn(LanguageConfig()))
                .with_outputs("rejected", main="kept"))
-        assert_that(out.kept | beam.Map(lambda d: (d["id"], d["language"], d["language_score"] > 0.65)),
+        assert_that(out.kept | beam.Map(lambda d: (d.id, d.language, d.language_score > 0.65)),
                     equal_to([("en", "en", True)]), label="kept")
-        assert_that(out.rejected | beam.Map(lambda d: (d["id"], d["language"], d["stage"], d["reason"])),
+        assert_that(out.rejected | beam.Map(lambda d: (d.id, d.language, d.stage, d.reason)),
                     equal_to([("de", "de", "language", "wrong_language")]), label="rejected")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.filters import FilterConfig
-from pipeline.report import _lookup, funnel_rows, write_report
+from pipeline.report import threshold_at, funnel_rows, write_report
 
 
 def make_out(tmp_path):
@@ -54,8 +54,8 @@ def test_funnel_counts_documents_and_bytes(tmp_path):
 
 def test_thresholds_come_from_the_run_config():
     config = {"filters": {"gopher_repetition": {"top_n_grams": [[2, 0.25]]}, "c4": None}}
-    assert _lookup(config, ("filters", "gopher_repetition", "top_n_grams", 0, 1)) == 0.25
-    assert _lookup(config, ("filters", "c4", "min_num_sentences")) is None
+    assert threshold_at(config, ("filters", "gopher_repetition", "top_n_grams", 0, 1)) == 0.25
+    assert threshold_at(config, ("filters", "c4", "min_num_sentences")) is None
 
 
 def test_report_is_self_contained_html(tmp_path):

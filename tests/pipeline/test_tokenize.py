@@ -5,6 +5,7 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
+from pipeline.doc import Doc
 from pipeline.tokenize import SmallestHashSample, TrainTokenizer, WriteTokenShards
 from tokenizer import Tokenizer, train_tokenizer
 from tokenizer.manifest import build_manifest, write_manifest
@@ -14,13 +15,13 @@ DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 
 
 @pytest.fixture(scope="module")
-def docs() -> list[dict]:
+def docs() -> list[Doc]:
     """~200 KB of real text as 100 documents of 8 paragraphs, plus edge cases."""
     text = (DATA / "lm_corpus/tinyshakespeare/input.txt").read_text(encoding="utf-8")[:200_000]
     paras = text.split("\n\n")
-    docs = [{"id": f"<urn:uuid:{i:04d}>", "text": "\n\n".join(paras[j:j + 8]), "url": "", "language": "en"}
+    docs = [Doc(id=f"<urn:uuid:{i:04d}>", url="", crawl_date="", text="\n\n".join(paras[j:j + 8]))
             for i, j in enumerate(range(0, len(paras), 8))]
-    docs.append({"id": "emoji", "text": "😀 中文 \u2581 tabs\t\tand  spaces\x00", "url": "", "language": "en"})
+    docs.append(Doc(id="emoji", url="", crawl_date="", text="😀 中文 \u2581 tabs\t\tand  spaces\x00"))
     return docs
 
 
@@ -52,7 +53,7 @@ def test_job_is_deterministic_and_lossless(tmp_path, docs):
     assert "tokenizer/tokenizer.model" in a and "manifest.json" in a
 
     tok = Tokenizer.from_file(tmp_path / "a/tokenizer/tokenizer.model")
-    by_id = {d["id"]: d["text"] for d in docs}
+    by_id = {d.id: d.text for d in docs}
     seen = {}
     for split in ("train", "val"):
         shards = open_split(tmp_path / "a", split)  # validates against the manifest
@@ -68,18 +69,20 @@ def test_job_is_deterministic_and_lossless(tmp_path, docs):
     assert len(open_split(tmp_path / "a", "train")) > 3 and open_split(tmp_path / "a", "val")
 
 
-def test_sample_is_the_smallest_hashes_within_budget():
+def test_sample_is_the_smallest_hashes_of_the_train_split_within_budget():
     rng = random.Random(0)
-    docs = [{"id": f"d{i}", "text": "x" * rng.randint(1, 300)} for i in range(2000)]
-    budget = 20_000
-    # brute force: all documents by hash, the longest prefix within the budget
+    docs = [Doc(id=f"d{i}", url="", crawl_date="", text="x" * rng.randint(1, 300)) for i in range(2000)]
+    budget, val_fraction = 20_000, 0.2
+    # brute force: the train-split documents by hash, the longest prefix within the budget
     expected, total = [], 0
-    for d in sorted(docs, key=lambda d: (stable_hash(d["id"], "sample"), d["id"])):
-        if total + len(d["text"]) > budget:
+    train = [d for d in docs if split_of(d.id, val_fraction) == "train"]
+    assert 1400 < len(train) < 1800   # the val split really takes documents away
+    for d in sorted(train, key=lambda d: (stable_hash(d.id, "sample"), d.id)):
+        if total + len(d.text) > budget:
             break
-        expected.append(d["text"])
-        total += len(d["text"])
-    fn = SmallestHashSample(budget)
+        expected.append(d.text)
+        total += len(d.text)
+    fn = SmallestHashSample(budget, val_fraction)
     parts = [docs[i::3] for i in range(3)]  # three workers, then a merge
     accs = []
     for part in parts:
@@ -91,19 +94,49 @@ def test_sample_is_the_smallest_hashes_within_budget():
     assert sum(len(t) for t in expected) <= budget < sum(len(t) for t in expected) + 300
 
 
-def test_no_documents_is_a_clear_error(tmp_path):
-    with pytest.raises(Exception, match="no kept documents"):
-        with beam.Pipeline() as p:
-            p | beam.Create([]) | TrainTokenizer(512, str(tmp_path / "t.model"))
+def train_in_beam(docs, path: Path, val_fraction: float) -> bytes:
+    with beam.Pipeline() as p:
+        p | beam.Create(docs) | TrainTokenizer(512, str(path), val_fraction=val_fraction)
+    return path.read_bytes() if path.exists() else b""
+
+
+def test_tokenizer_never_sees_val_documents(tmp_path, docs):
+    """A word repeated all over one document: merged into one piece only when that document is in train."""
+    word, val_fraction = "quixoticzebra", 0.1
+    ids = {split: next(f"doc{i}" for i in range(1000) if split_of(f"doc{i}", val_fraction) == split)
+           for split in ("train", "val")}
+    pieces = {}
+    for split, doc_id in ids.items():
+        special = Doc(id=doc_id, url="", crawl_date="", text=f" {word}" * 3000)
+        tok = Tokenizer(train_in_beam(docs + [special], tmp_path / f"{split}.model", val_fraction))
+        pieces[split] = len(tok.encode(f" {word}"))
+    assert pieces["train"] <= 2 and pieces["val"] >= 5
+
+
+def test_no_train_document_trains_and_writes_nothing(tmp_path):
+    val_only = [Doc(id=i, url="", crawl_date="", text="some text") for i in ("a", "b", "c")
+                if split_of(i, 0.5) == "val"]
+    assert val_only
+    assert train_in_beam(val_only, tmp_path / "t.model", 0.5) == b""
+    assert train_in_beam([], tmp_path / "t.model", 0.5) == b""
+    assert not (tmp_path / "t.model").exists()
 
 
 def test_given_model_as_bytes(tmp_path, docs):
     """A model passed as plain bytes (`--tokenizer MODEL`) rather than a side input."""
-    tok = Tokenizer(train_tokenizer([d["text"] for d in docs], vocab_size=512))
+    tok = Tokenizer(train_tokenizer([d.text for d in docs], vocab_size=512))
     with beam.Pipeline() as p:
         p | beam.Create(docs[:20]) | WriteTokenShards(str(tmp_path), tok.proto, shard_tokens=10**9, val_fraction=0.0)
     shard = open_shard(tmp_path / "tokens/train/00000.arrow", dtype="uint16", eos_id=1, num_docs=20)
-    assert tok.decode(shard.document(0)) == docs[int(shard.ids[0][10:14])]["text"]
+    assert tok.decode(shard.document(0)) == docs[int(shard.ids[0][10:14])].text
+    # a split without documents gets one empty shard
+    assert open_shard(tmp_path / "tokens/val/00000.arrow", dtype="uint16", eos_id=1, num_docs=0).num_tokens == 0
+
+
+def test_no_model_writes_no_shard(tmp_path, docs):
+    with beam.Pipeline() as p:
+        p | beam.Create(docs[:5]) | WriteTokenShards(str(tmp_path), b"", val_fraction=0.0)
+    assert not (tmp_path / "tokens").exists()
 
 
 def test_cli_trains_the_same_model_as_the_job(tmp_path, docs):
@@ -112,7 +145,8 @@ def test_cli_trains_the_same_model_as_the_job(tmp_path, docs):
 
     import cc2gpt
     (tmp_path / "documents").mkdir()
-    pq.write_table(pa.Table.from_pylist(docs), tmp_path / "documents/00000.parquet")
+    pq.write_table(pa.Table.from_pylist([{"id": d.id, "text": d.text} for d in docs]),
+                   tmp_path / "documents/00000.parquet")
     with beam.Pipeline() as p:
         p | beam.Create(docs) | TrainTokenizer(512, str(tmp_path / "job.model"), sample_bytes=60_000)
     cc2gpt.main(["tokenizer", "train", "--input", str(tmp_path / "documents"), "--vocab-size", "512",

@@ -5,6 +5,7 @@ import pytest
 import cc2gpt
 from tokenizer import Tokenizer, train_tokenizer
 from tokenizer.sample import entry, smallest_within
+from tokenizer.shards import split_of
 
 
 def write_docs(folder, corpus):
@@ -19,11 +20,13 @@ def test_train_from_parquet_documents(tmp_path, corpus, capsys):
     write_docs(tmp_path / "documents", corpus)
     out = tmp_path / "model/tokenizer.model"
     assert cc2gpt.main(["tokenizer", "train", "--input", str(tmp_path / "documents"), "--vocab-size", "400",
-                        "--output", str(out), "--sample-bytes", "20000"]) == 0
+                        "--output", str(out), "--sample-bytes", "20000", "--val-fraction", "0.2"]) == 0
     tok = Tokenizer.from_file(out)
     assert tok.vocab_size == 400
-    # it trained on exactly the bounded smallest-hash sample of the 800 documents
-    entries = [entry(f"id-{part}-{i}", corpus[part * 400 + i]) for part in range(2) for i in range(400)]
+    # it trained on exactly the bounded smallest-hash sample of the 800 documents' train split
+    ids = [(f"id-{part}-{i}", part * 400 + i) for part in range(2) for i in range(400)]
+    entries = [entry(doc_id, corpus[n]) for doc_id, n in ids if split_of(doc_id, 0.2) == "train"]
+    assert 560 < len(entries) < 720
     sample, size = smallest_within(entries, 20000)
     assert 0 < size <= 20000 and len(sample) < 800
     assert out.read_bytes() == train_tokenizer([e[2] for e in sample], 400)

@@ -3,7 +3,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokenizer import EOS_ID
-from tokenizer.bpe import _chunks
+from tokenizer.bpe import sentence_chunks
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -39,6 +39,6 @@ def test_batch_round_trip(tok, texts):
 @given(st.lists(st.one_of(TRICKY, st.text(max_size=40)), max_size=40).map("".join), st.integers(16, 200))
 def test_long_training_texts_are_cut_not_dropped(text, max_bytes):
     """Sentencepiece skips sentences over its length limit; we cut them (at line ends when possible) instead."""
-    chunks = list(_chunks(text, max_bytes))
+    chunks = list(sentence_chunks(text, max_bytes))
     assert "".join(chunks) == text
     assert all(0 < len(c.encode("utf-8")) <= max_bytes for c in chunks)

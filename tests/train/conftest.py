@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tokenizer import train_tokenizer
-from tokenizer.manifest import write_out
+from tokenizer.out import write_out
 
 DATA = Path(__file__).resolve().parents[2] / "../shared/data"
 SHAKESPEARE = DATA / "lm_corpus/tinyshakespeare/input.txt"

@@ -1,11 +1,11 @@
-"""`cc2gpt generate` and `cc2gpt export-hf` on a trained run folder, through their CLIs."""
+"""`cc2gpt generate` and `cc2gpt export-hf` on a trained run folder, through the `cc2gpt`
+command."""
 
 import pytest
 import torch
 
+import cc2gpt
 from train.cli import main as train_main
-from train.export_cli import main as export_main
-from train.generate_cli import main as generate_main
 from train.run import load_run
 
 from .conftest import SMALL
@@ -21,8 +21,8 @@ def run(out_dir, tmp_path_factory):
 
 
 def generate(capsys, run, *args) -> str:
-    assert generate_main(["--checkpoint", str(run), "--prompt", "KING HENRY:\n", "--max-new-tokens", "40",
-                          *args]) == 0
+    assert cc2gpt.main(["generate", "--checkpoint", str(run), "--prompt", "KING HENRY:\n",
+                        "--max-new-tokens", "40", *args]) == 0
     return capsys.readouterr().out
 
 
@@ -42,7 +42,7 @@ def test_greedy_is_deterministic_whatever_the_seed(run, capsys):
     prompt = tok.encode("KING HENRY:\n")
     ids = torch.tensor([prompt])
     for _ in range(5):  # greedy by hand: argmax of the last position, over the real vocabulary
-        logits, _ = model(ids)
+        logits = model(ids)
         ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     assert a.startswith("KING HENRY:\n" + tok.decode(ids[0, len(prompt):].tolist()))
 
@@ -56,7 +56,7 @@ def test_padding_is_cut_from_the_loaded_model(run):
 
 def test_export_hf_round_trip(run, tmp_path, capsys):
     transformers = pytest.importorskip("transformers")
-    assert export_main([str(run), str(tmp_path / "hf")]) == 0
+    assert cc2gpt.main(["export-hf", str(run), str(tmp_path / "hf")]) == 0
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
     hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
     model, tok, _ = load_run(run)
@@ -65,6 +65,6 @@ def test_export_hf_round_trip(run, tmp_path, capsys):
     assert hf_tok(text)["input_ids"] == ids
     x = torch.tensor([ids])
     with torch.no_grad():
-        ours, _ = model(x, all_logits=True)
+        ours = model(x)
         theirs = hf(x).logits
     torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-4)

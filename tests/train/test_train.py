@@ -1,7 +1,8 @@
 """End-to-end behaviour of `cc2gpt train` on real text: learning, outputs, exact resume,
-damaged checkpoints, tokenizer checksum refusal, the NaN guard, the time budget and a
-graceful stop on SIGTERM."""
+damaged checkpoints, tokenizer checksum refusal, the NaN guard, the time budget (on a fake
+clock) and a graceful stop on SIGTERM."""
 
+import copy
 import hashlib
 import json
 import math
@@ -20,6 +21,9 @@ from tokenizer import Tokenizer
 from tokenizer.shards import open_split
 from train.checkpoint import list_checkpoints
 from train.cli import main as train_main
+from train.config import TrainConfig, apply_overrides, load_preset
+from train.schedule import lr_at
+from train.trainer import train as run_training
 
 from .conftest import SMALL, read_metrics
 
@@ -107,7 +111,7 @@ def test_nan_guard_stops_naming_the_step(run20, out_dir, tmp_path, capsys):
     torch.save(ckpt, path)
     assert train(out_dir, run, "--max-steps", "25", "--resume") == 1
     err = capsys.readouterr().err
-    assert "step 21: training loss is nan" in err
+    assert "training loss is not finite since step 21 (nan at step 21)" in err
     assert [s for s, _ in list_checkpoints(run)] == [10, 20]
 
 
@@ -127,21 +131,42 @@ def test_autocast_precisions_train(dtype, out_dir, tmp_path):
                  "eval_interval=0", "checkpoint_interval=2", "--max-steps", "2") == 0
     config = json.loads((run / "config.json").read_text())
     assert config["dtype"] == dtype if dtype != "auto" else config["dtype"] in ("fp32", "bf16")
-    assert all(math.isfinite(loss) for loss in losses(run).values())
+    assert losses(run)[1] == pytest.approx(math.log(512), abs=0.3)  # an untrained model's loss
     ckpt = torch.load(run / "checkpoints/step_00000002.pt", weights_only=True)
     assert bool(ckpt["scaler"]) == (config["dtype"] == "fp16")  # the scaler's state resumes too
 
 
-def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path):
+class FakeClock:
+    """Seconds that advance by `tick` at every reading: the trainer reads its clock at the start
+    and at the end of every step, so each step takes exactly one tick."""
+
+    def __init__(self, tick: float):
+        self.tick, self.now = tick, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path, capsys):
+    cfg = TrainConfig.from_dict(apply_overrides(load_preset("tiny"), [
+        *SMALL, "checkpoint_interval=100000", "eval_interval=100000", "max_steps=100000",
+        "max_time=3"]))
+    given = copy.deepcopy(cfg)
     run = tmp_path / "timed"
-    assert train(out_dir, run, "checkpoint_interval=100000", "eval_interval=100000",
-                 "--max-steps", "100000", "--max-time", "3") == 0
+    last = run_training(cfg, out_dir, run, clock=FakeClock(0.25))
+    assert cfg == given  # the caller's config is not changed; the resolved one is RUN's
+    assert "allocator: glibc keeps freed memory for this run" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["model"]["vocab_size"] == 512
     records = read_metrics(run)
-    last = records[-1]
-    assert 5 < last["step"] < 100000 and "val_bpb" in last  # stopped by time, evaluated at the end
-    assert last["lr"] < 0.2 * 0.003 < records[5]["lr"]  # the cosine ran over the budget
+    assert last == records[-1] and last["step"] == 12  # 3 s of 0.25 s steps, then evaluated
+    assert last["elapsed_s"] == 3.0 and "val_bpb" in last
+    assert {r["tokens_per_s"] for r in records} == {2048 / 0.25}
+    # the cosine runs over the budget: step n's lr is the schedule's at n x 0.25 s spent
+    assert [r["lr"] for r in records] == [lr_at(n, cfg, n * 0.25) for n in range(12)]
+    assert last["lr"] < 0.2 * 0.003 < records[5]["lr"]
     (_, path), = list_checkpoints(run)  # the final checkpoint, recording the time spent
-    assert torch.load(path, weights_only=True)["elapsed"] >= 3
+    assert torch.load(path, weights_only=True)["elapsed"] == 3.0
 
 
 def test_sigterm_writes_a_checkpoint_and_resume_continues_exactly(out_dir, tmp_path):

@@ -10,7 +10,10 @@ import torch
 
 from model import GPT, preset
 from train.checkpoint import list_checkpoints, load_latest, save_checkpoint
-from train.config import PRESET_DIR, TrainConfig, apply_overrides, load_preset
+from train.cli import parse_args as parse_train
+from train.cli import resolve_config
+from train.config import (PRESET_DIR, TrainConfig, apply_overrides, batch_split, fit_micro_batch,
+                          load_preset)
 from train.data import Sampler, Windows, eval_windows, target_bytes
 from train.optim import build_optimizer
 from train.schedule import lr_at
@@ -45,7 +48,7 @@ def test_each_epoch_is_a_seeded_permutation():
 def test_global_batch_is_independent_of_the_number_of_processes(world):
     def step_rows(world, rank):
         s = Sampler(windows(), seed=0, position=5)  # crosses the epoch boundary
-        return [row.tolist() for x, y in s.next_step(8, 1, rank, world) for row in torch.cat([x, y[:, -1:]], 1)]
+        return [row.tolist() for w in s.next_step(8, 1, rank, world) for row in w]
 
     single = step_rows(1, 0)
     ranks = [step_rows(world, r) for r in range(world)]
@@ -56,9 +59,49 @@ def test_global_batch_is_independent_of_the_number_of_processes(world):
 def test_sampler_state_is_the_position():
     a = Sampler(windows(), seed=1)
     a.next_step(4, 2, 0, 1)
-    rest = [t.tolist() for t, _ in a.next_step(4, 2, 0, 1)]
+    rest = [w.tolist() for w in a.next_step(4, 2, 0, 1)]
     b = Sampler(windows(), seed=1, position=a.position - 4)
-    assert [t.tolist() for t, _ in b.next_step(4, 2, 0, 1)] == rest
+    assert [w.tolist() for w in b.next_step(4, 2, 0, 1)] == rest
+
+
+def test_a_batch_is_gathered_from_every_shard_in_sampler_order():
+    w = windows()
+    picked = [6, 0, 5, 3]  # shard 1, shard 0, shard 1, shard 0
+    assert w.gather(picked).tolist() == [[104, 105, 106, 107, 108], [0, 1, 2, 3, 4],
+                                         [100, 101, 102, 103, 104], [12, 13, 14, 15, 16]]
+    assert w.gather(picked).dtype == torch.int64 and w.gather([]).shape == (0, 5)
+
+
+@pytest.mark.parametrize("world, micro", [(1, 8), (2, 4), (4, 2), (8, 1)])
+def test_micro_batch_fits_the_world_size_and_keeps_the_global_batch(world, micro):
+    tiny = TrainConfig.from_dict(load_preset("tiny"))  # 2048 tokens: 8 windows of 256
+    fitted = fit_micro_batch(tiny, world)
+    assert fitted.micro_batch_size == micro and tiny.micro_batch_size == 8
+    assert fitted.tokens_per_step == tiny.tokens_per_step
+    assert batch_split(fitted, world) == (8, 1)
+    if world > 1:  # the preset's own 8 do not fit: 8 x world processes > 8 windows
+        with pytest.raises(ValueError, match="must be a multiple of"):
+            batch_split(tiny, world)
+
+
+def test_micro_batch_is_the_largest_divisor_not_above_the_preset():
+    cfg = TrainConfig(tokens_per_step=12 * 256, micro_batch_size=5)  # 12 windows of 256
+    assert fit_micro_batch(cfg, 1).micro_batch_size == 4  # not 5: 12 = 3 x 4
+    assert batch_split(fit_micro_batch(cfg, 1), 1) == (12, 3)
+    assert fit_micro_batch(cfg, 3).micro_batch_size == 4  # 4 windows per process
+    assert fit_micro_batch(cfg, 5) is cfg  # 12 windows do not split over 5 processes
+    with pytest.raises(ValueError, match=r"processes \(5\)"):
+        batch_split(cfg, 5)
+
+
+def test_cli_fits_a_presets_micro_batch_but_keeps_the_users(tmp_path):
+    def resolved(*extra, world):
+        args = parse_train(["--data", "OUT", "--preset", "tiny", "--out", str(tmp_path), *extra])
+        return resolve_config(args, world_size=world).micro_batch_size
+
+    assert resolved(world=2) == 4
+    assert resolved("--set", "micro_batch_size=8", world=2) == 8  # the trainer refuses it
+    assert resolved("--set", "micro_batch_size=2", world=2) == 2
 
 
 def test_overrides_are_typed_and_checked():

@@ -19,8 +19,8 @@ from pipeline.options import parse_args
 ROOT = Path(__file__).resolve().parents[2]
 WARCS = "gs://my-bucket/warc/*.warc.gz"  # matched by the job's workers: building it reads no bucket
 IMAGE = "us-docker.pkg.dev/my-project/cc2gpt/curate:0.1.0"
-STAGES = ("ReadWarc", "Extract", "LanguageID", "Filter", "Dedup", "WriteDocuments", "WriteRejected",
-          "TrainTokenizer", "WriteTokenShards", "WriteManifest")
+STAGES = ("ReadWarc", "URLFilter", "Extract", "LanguageID", "FiltersAndRewriters", "Dedup", "TrainTokenizer",
+          "Tokenize", "WriteDocuments", "WriteRejected", "WriteManifest")
 
 
 @pytest.fixture(scope="module")

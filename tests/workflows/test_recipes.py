@@ -1,6 +1,7 @@
 """The launch commands in workflows/ use options that exist: every cc2gpt curate and
 train command line in the READMEs and scripts parses, Beam knows every runner
-flag, and every training preset resolves."""
+flag, and every training command's preset splits its global batch over the processes
+its torchrun line starts."""
 import re
 import shlex
 from pathlib import Path
@@ -10,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.options import parse_args as parse_curate
 from train.cli import parse_args as parse_train, resolve_config
+from train.config import batch_split
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 RECIPES = sorted(WORKFLOWS.glob("*/README.md")) + [WORKFLOWS / "dataflow" / "launch.sh",
@@ -29,6 +31,12 @@ def commands(path: Path) -> list[list[str]]:
                           lambda m: VARS.get(m[1] or m[3], m[2] or "x"), line)
             found.append([w for w in shlex.split(line.removeprefix("exec ")) if w != "$@"])
     return found
+
+
+def processes(words: list[str]) -> int:
+    """The processes a command line starts: torchrun's --nnodes x --nproc_per_node, else 1."""
+    opts = dict(w.removeprefix("--").split("=", 1) for w in words if w.startswith("--n") and "=" in w)
+    return int(opts.get("nnodes", 1)) * int(opts.get("nproc_per_node", 1))
 
 
 def _after(words: list[str], marker: list[str]) -> list[str]:
@@ -54,4 +62,5 @@ def test_recipe_commands_parse(path):
             argv = _after(words, ["-m", "train"] if "-m" in words else ["cc2gpt", "train"])
             args = parse_train(argv)
             args.resume = False   # resolve from the preset, not a RUN folder
-            assert resolve_config(args).max_steps > 0
+            world = processes(words)
+            batch_split(resolve_config(args, world_size=world), world)  # raises if it cannot split

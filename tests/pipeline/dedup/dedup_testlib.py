@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.dedup import Dedup
 from pipeline.dedup.normalize import shingles, text_hash
+from pipeline.doc import Doc
 
 DATA = Path(__file__).resolve().parents[3] / "../shared/data"
 
@@ -46,9 +47,9 @@ def run_dedup(docs, config, out=None):
     return outputs["kept"], outputs["rejected"], result
 
 
-def make_doc(doc_id: str, text: str) -> dict:
-    return {"id": doc_id, "url": f"https://example.com/{doc_id}", "crawl_date": "2024-01-01T00:00:00Z",
-            "text": text, "language": "en", "language_score": 0.99, "signals": {}}
+def make_doc(doc_id: str, text: str) -> Doc:
+    return Doc(id=doc_id, url=f"https://example.com/{doc_id}", crawl_date="2024-01-01T00:00:00Z",
+               text=text, language="en", language_score=0.99)
 
 
 def read_text(path: Path) -> str:
@@ -71,12 +72,12 @@ def jaccard(a: str, b: str, n: int = 5) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
 
 
-def similar_pairs(docs: list[dict], n: int = 5) -> dict[tuple[str, str], float]:
+def similar_pairs(docs: list[Doc], n: int = 5) -> dict[tuple[str, str], float]:
     """Exact Jaccard of every pair of docs sharing at least one shingle (every other pair has 0).
 
     Brute force made affordable by an inverted index; no MinHash involved.
     """
-    sets = {d["id"]: set(shingles(d["text"], n)) for d in docs}
+    sets = {d.id: set(shingles(d.text, n)) for d in docs}
     index = defaultdict(list)
     for doc_id, grams in sets.items():
         for g in grams:
@@ -104,9 +105,9 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)   # the root is always the smallest id
 
 
-def exact_groups(docs: list[dict]) -> dict[str, list[str]]:
+def exact_groups(docs: list[Doc]) -> dict[str, list[str]]:
     """Reference exact dedup: smallest id of each normalized-text group -> the group's ids."""
     by_hash = defaultdict(list)
     for d in docs:
-        by_hash[text_hash(d["text"])].append(d["id"])
+        by_hash[text_hash(d.text)].append(d.id)
     return {min(ids): ids for ids in by_hash.values()}

@@ -39,18 +39,35 @@ def test_components_match_union_find(components):
     for a, b in edges:
         uf.union(a, b)
     expected = {node: uf.find(node) for node in uf.parent if uf.find(node) != node}
-    assert len(roots) == len(expected)   # every non-root node exactly once
-    assert roots == expected
+    assert roots == expected   # every non-root node once, with its component's smallest node
 
 
-def test_convergence_counter_falls_to_zero(components):
+def rounds_run(counters) -> list[int]:
+    """Unsettled nodes per round, for the rounds that received any node."""
+    return [counters[f"cc_unsettled_round_{k:02d}"] for k in range(16)
+            if counters.get(f"cc_nodes_round_{k:02d}", 0)]
+
+
+def test_rounds_stop_once_one_changes_nothing(components):
     _, counters, _ = components
-    unsettled = [counters[f"cc_unsettled_round_{k:02d}"] for k in range(12)]
-    assert unsettled[0] > 500 and unsettled[-1] == 0
-    assert unsettled.index(0) <= 10   # a 200-node sorted chain needs the most rounds here
+    unsettled = rounds_run(counters)
+    assert unsettled[0] > 500
+    # every round until the first that found nothing to settle ran; none after it did
+    assert unsettled.index(0) == len(unsettled) - 1 < 11
 
 
-def test_too_few_rounds_is_a_clear_error():
-    chain = [(f"{i:03d}", f"{i + 1:03d}") for i in range(100)]
-    with pytest.raises(Exception, match="did not converge in 2 rounds"):
-        run_pipeline(lambda p: {"roots": p | beam.Create(chain, reshuffle=False) | ConnectedComponents(rounds=2)})
+def components_of_chain(nodes: int, rounds: int):
+    chain = [(f"{i:03d}", f"{i + 1:03d}") for i in range(nodes - 1)]
+    outputs, result = run_pipeline(
+        lambda p: {"roots": p | beam.Create(chain, reshuffle=False) | ConnectedComponents(rounds=rounds)})
+    return dict(outputs["roots"]), {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+
+
+def test_a_chain_stops_after_the_rounds_it_needs_and_fails_with_fewer():
+    roots, counters = components_of_chain(100, rounds=12)
+    assert roots == {f"{i:03d}": "000" for i in range(1, 100)}
+    needed = rounds_run(counters).index(0)   # rounds that changed the graph
+    assert 3 <= needed < 11
+    assert components_of_chain(100, rounds=needed)[0] == roots
+    with pytest.raises(Exception, match=f"did not converge in {needed - 1} rounds"):
+        components_of_chain(100, rounds=needed - 1)

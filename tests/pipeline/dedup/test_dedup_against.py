@@ -37,38 +37,38 @@ def runs(tmp_path_factory):
     # New crawl: near copies of old docs (ids sorting before them), their exact copies,
     # unseen docs, and a near-duplicate pair among the unseen ones.
     second = [make_doc(f"new/{k:02d}", mutate(texts[k], rng)) for k in range(10)]
-    second.append(make_doc("new/05x", second[5]["text"].upper()))
+    second.append(make_doc("new/05x", second[5].text.upper()))
     second += [make_doc(f"new/{k:02d}", texts[k]) for k in range(40, 60)]
     second.append(make_doc("new/99", mutate(texts[59], rng)))
     kept2, rejected2, _ = run_dedup(second, DedupConfig(cc_rounds=4, against=str(out)))
-    return out, first, kept1, second, {d["id"]: d for d in kept2}, {d["id"]: d for d in rejected2}
+    return out, first, kept1, second, {d.id: d for d in kept2}, {d.id: d for d in rejected2}
 
 
 def test_kept_signatures_are_saved_as_parquet(runs):
     out, _, kept1, *_ = runs
     files = sorted((out / "dedup").glob("signatures*.parquet"))
     table = pq.read_table(files[0]) if len(files) == 1 else None
-    assert table is not None and sorted(table.column("id").to_pylist()) == sorted(d["id"] for d in kept1)
+    assert table is not None and sorted(table.column("id").to_pylist()) == sorted(d.id for d in kept1)
     assert {len(s) for s in table.column("signature").to_pylist()} == {4 * CONFIG.num_perm}
     assert len(set(table.column("sketch").to_pylist())) == 1
 
 
 def test_near_copies_of_previous_docs_are_dropped(runs):
     _, first, _, second, kept2, rejected2 = runs
-    old = {d["id"]: d["text"] for d in first}
+    old = {d.id: d.text for d in first}
     for k in range(10):
         doc = rejected2[f"new/{k:02d}"]
-        assert (doc["reason"], doc["duplicate_of"]) == ("near_duplicate", f"old/{k:02d}")
-        assert jaccard(doc["text"], old[doc["duplicate_of"]]) >= CONFIG.threshold
+        assert (doc.reason, doc.duplicate_of) == ("near_duplicate", f"old/{k:02d}")
+        assert jaccard(doc.text, old[doc.duplicate_of]) >= CONFIG.threshold
     # its exact copy points at the previous run's doc too, not at a doc dropped in this run
-    assert (rejected2["new/05x"]["reason"], rejected2["new/05x"]["duplicate_of"]) == ("exact_duplicate", "old/05")
+    assert (rejected2["new/05x"].reason, rejected2["new/05x"].duplicate_of) == ("exact_duplicate", "old/05")
 
 
 def test_unseen_docs_are_kept_and_deduplicated_among_themselves(runs):
     *_, second, kept2, rejected2 = runs
     assert set(kept2) == {f"new/{k:02d}" for k in range(40, 60)}
-    assert kept2["new/59"]["dup_cluster_size"] == 2
-    assert rejected2["new/99"]["duplicate_of"] == "new/59"
+    assert kept2["new/59"].dup_cluster_size == 2
+    assert rejected2["new/99"].duplicate_of == "new/59"
     assert len(kept2) + len(rejected2) == len(second)
 
 

@@ -28,20 +28,20 @@ def exact_run():
     docs += [make_doc(f"p{i:04d}", "the same page " * 20) for i in range(1500)]
     docs += [make_doc("p0000", "the same page " * 20)]
     kept, rejected, _ = run_dedup(docs, DedupConfig(fuzzy=False))
-    return {d["id"]: d for d in kept}, rejected
+    return {d.id: d for d in kept}, rejected
 
 
 def test_exact_groups_keep_smallest_id(exact_run):
     kept, rejected = exact_run
-    assert {i: d["dup_cluster_size"] for i, d in kept.items()} == {"d0": 3, "d2": 1, "p0000": 1501}
-    small = {d["id"]: d for d in rejected if d["id"].startswith("d")}
-    assert {i: (d["stage"], d["reason"], d["duplicate_of"]) for i, d in small.items()} == {
+    assert {i: d.dup_cluster_size for i, d in kept.items()} == {"d0": 3, "d2": 1, "p0000": 1501}
+    small = {d.id: d for d in rejected if d.id.startswith("d")}
+    assert {i: (d.stage, d.reason, d.duplicate_of) for i, d in small.items()} == {
         "d1": ("dedup", "exact_duplicate", "d0"), "d3": ("dedup", "exact_duplicate", "d0")}
-    assert small["d3"]["text"] == "Hello world, again."   # the document itself, untouched
+    assert small["d3"].text == "Hello world, again."   # the document itself, untouched
 
 
 def test_big_exact_group_and_repeated_id(exact_run):
     _, rejected = exact_run
-    big = [d for d in rejected if d["id"].startswith("p")]
-    assert len(big) == 1500 and Counter(d["duplicate_of"] for d in big) == {"p0000": 1500}
-    assert sorted(d["id"] for d in big)[:2] == ["p0000", "p0001"]   # the second read of p0000 is dropped
+    big = [d for d in rejected if d.id.startswith("p")]
+    assert len(big) == 1500 and Counter(d.duplicate_of for d in big) == {"p0000": 1500}
+    assert sorted(d.id for d in big)[:2] == ["p0000", "p0001"]   # the second read of p0000 is dropped

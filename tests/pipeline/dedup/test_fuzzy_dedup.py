@@ -66,8 +66,8 @@ def run():
     plagiarism, labels = plagiarism_docs()
     docs = plagiarism + edition_docs() + mutated_docs()
     kept, rejected, _ = run_dedup(docs, CONFIG)
-    cluster = {d["id"]: d["id"] for d in kept} | {d["id"]: d["duplicate_of"] for d in rejected}
-    return docs, labels, {d["id"]: d for d in kept}, {d["id"]: d for d in rejected}, cluster
+    cluster = {d.id: d.id for d in kept} | {d.id: d.duplicate_of for d in rejected}
+    return docs, labels, {d.id: d for d in kept}, {d.id: d for d in rejected}, cluster
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +79,13 @@ def truth(run):
 def test_every_doc_ends_kept_or_rejected_once(run):
     docs, _, kept, rejected, _ = run
     assert len(kept) + len(rejected) == len(docs) and not kept.keys() & rejected.keys()
-    assert all(d["duplicate_of"] in kept for d in rejected.values())   # always points at a kept doc
+    assert all(d.duplicate_of in kept for d in rejected.values())   # always points at a kept doc
 
 
 def test_kept_set_equals_union_find_over_same_candidate_edges(run):
     docs, _, kept, rejected, _ = run
     groups = exact_groups(docs)   # exact-kept id -> its exact group
-    text = {d["id"]: d["text"] for d in docs}
+    text = {d.id: d.text for d in docs}
     hasher = MinHasher(CONFIG.num_perm, CONFIG.ngram, CONFIG.seed, BANDS, ROWS)
     survivors = sorted(groups)
     buckets = defaultdict(list)
@@ -101,10 +101,10 @@ def test_kept_set_equals_union_find_over_same_candidate_edges(run):
     for root in survivors:
         members[uf.find(root)] += groups[root]
     assert set(kept) == set(members)
-    assert {i: d["dup_cluster_size"] for i, d in kept.items()} == {r: len(m) for r, m in members.items()}
+    assert {i: d.dup_cluster_size for i, d in kept.items()} == {r: len(m) for r, m in members.items()}
     expected = {m: (root, "exact_duplicate" if m not in groups else "near_duplicate")
                 for root, ms in members.items() for m in ms if m != root}
-    assert {i: (d["duplicate_of"], d["reason"]) for i, d in rejected.items()} == expected
+    assert {i: (d.duplicate_of, d.reason) for i, d in rejected.items()} == expected
     assert sum(len(m) > 1 for m in members.values()) > 100   # the data really has near-duplicates
 
 
@@ -128,7 +128,7 @@ def test_pairs_above_threshold_are_caught(run, truth):
 
 def test_pairs_below_threshold_rarely_merged(run, truth):
     docs, _, _, _, cluster = run
-    ids = [d["id"] for d in docs]
+    ids = [d.id for d in docs]
     low = {pair: j for pair, j in truth.items() if j < T - 0.1}
     merged = sum(cluster[a] == cluster[b] for a, b in low)
     expected = sum(s_curve(j) for j in low.values())   # pairs sharing no shingle have P = 0
@@ -167,6 +167,6 @@ def test_a_page_copied_hundreds_of_times_makes_linear_edges():
     kept, rejected, result = run_dedup(docs, DedupConfig(cc_rounds=4))
     edges = next(c.committed for c in result.metrics().query()["counters"]
                  if c.key.metric.name == "candidate_edges")
-    assert [(d["id"], d["dup_cluster_size"]) for d in kept] == [("copy/0000", 400)]
-    assert {d["duplicate_of"] for d in rejected} == {"copy/0000"}
+    assert [(d.id, d.dup_cluster_size) for d in kept] == [("copy/0000", 400)]
+    assert {d.duplicate_of for d in rejected} == {"copy/0000"}
     assert edges <= BANDS * (len(docs) - 1)   # a clique would be 400 * 399 / 2 = 80k edges

@@ -5,13 +5,14 @@ key, not by the input; the rest of a DirectRunner worker's growth is the
 runner's bundle hand-over (bench/dedup_throughput.py --memory-docs shows it).
 tracemalloc counts allocations, not RSS, so this is deterministic on a busy machine.
 """
+import dataclasses
 import tracemalloc
 
 from dedup_testlib import DATA, make_doc, read_text
 
-from pipeline.dedup import DedupConfig, _repoint
-from pipeline.dedup.exact import _KeepSmallestId, reject
-from pipeline.dedup.fuzzy import _Sign, _Star
+from pipeline.dedup import DedupConfig, repoint
+from pipeline.dedup.exact import KeepSmallestId
+from pipeline.dedup.fuzzy import Sign, Star
 from pipeline.dedup.minhash import MinHasher
 
 WORDS = read_text(DATA / "lm_corpus/gutenberg/austen-persuasion.txt").split()
@@ -52,7 +53,7 @@ def _window(i: int, size: int = 120) -> str:
 
 def test_signature_batches_do_not_accumulate():
     cfg = DedupConfig(batch_size=64)
-    sign = _Sign(MinHasher(cfg.num_perm, cfg.ngram, cfg.seed, *cfg.bands_rows()))
+    sign = Sign(MinHasher(cfg.num_perm, cfg.ngram, cfg.seed, *cfg.bands_rows()))
 
     def stream(batches):
         def run():
@@ -70,7 +71,7 @@ def test_a_big_exact_group_is_streamed_not_held():
 
     def group(size):
         docs = _Regenerated(size, lambda i: make_doc(f"p{size - i:07d}", text))   # smallest id comes last
-        return lambda: _KeepSmallestId().process(("hash", docs))
+        return lambda: KeepSmallestId().process(("hash", docs))
 
     _assert_flat(_peak_bytes(group(1_000)), _peak_bytes(group(8_000)))
 
@@ -78,7 +79,7 @@ def test_a_big_exact_group_is_streamed_not_held():
 def test_a_big_lsh_bucket_is_streamed_not_held():
     def bucket(size):
         ids = _Regenerated(size, lambda i: f"doc/{size - i:07d}")
-        return lambda: _Star().process(((0, b"band"), ids))
+        return lambda: Star().process(((0, b"band"), ids))
 
     _assert_flat(_peak_bytes(bucket(5_000)), _peak_bytes(bucket(40_000)))
 
@@ -87,8 +88,8 @@ def test_repointing_a_big_exact_group_is_streamed_not_held():
     doc = make_doc("x", _window(1))
 
     def group(size):
-        values = _Regenerated(size + 1, lambda i: "new-root" if i == size else reject(
-            {**doc, "id": f"p{i:07d}"}, "exact_duplicate", "old-root"))
-        return lambda: _repoint(("old-root", values))
+        values = _Regenerated(size + 1, lambda i: "new-root" if i == size else dataclasses.replace(
+            doc, id=f"p{i:07d}").reject("dedup", "exact_duplicate", "old-root"))
+        return lambda: repoint(("old-root", values))
 
     _assert_flat(_peak_bytes(group(1_000)), _peak_bytes(group(8_000)))

@@ -1,6 +1,6 @@
 """PII masking: e-mail addresses and public IP addresses in kept text.
 
-Runs as the last filter (it never rejects). Private, loopback and reserved
+A rewriter, the last step before dedup (it never rejects). Private, loopback and reserved
 addresses stay, since they identify nobody; the counts are signals, so users
 can see how much was masked.
 """
@@ -10,7 +10,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from pipeline.filters.base import Filter
+from pipeline.doc import Doc
+from pipeline.rewriters.base import Rewriter
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\w)")
@@ -25,14 +26,14 @@ def _is_public(candidate: str) -> bool:
 
 
 @dataclass
-class PIIMask(Filter):
+class PIIMask(Rewriter):
     name = "pii"
     signals = ("pii_emails", "pii_ips")
 
     email_replacement: str = "email@example.com"
     ip_replacement: str = "192.0.2.0"   # TEST-NET-1: documentation-only, never a real host
 
-    def filter(self, doc: dict) -> str | None:
+    def rewrite(self, doc: Doc) -> str:
         counts = {"emails": 0, "ips": 0}
 
         def ip(match: re.Match) -> str:
@@ -41,13 +42,12 @@ class PIIMask(Filter):
             counts["ips"] += 1
             return self.ip_replacement
 
-        text = doc["text"]
+        text = doc.text
         if "@" in text:  # the regexes only run where they can match
             text, counts["emails"] = _EMAIL.subn(self.email_replacement, text)
         if "." in text:
             text = _IPV4.sub(ip, text)
         if "::" in text or text.count(":") >= 3:
             text = _IPV6.sub(ip, text)
-        doc["text"] = text
         self.record(doc, **counts)
-        return None
+        return text
