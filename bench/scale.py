@@ -41,9 +41,10 @@ def run_job(metrics_path: str, argv: list[str]) -> None:
     """Child side: run the curation job as `cc2gpt curate` builds it; write its shuffle bytes and funnel."""
     from apache_beam.metrics import monitoring_infos as mi
 
-    from pipeline.cli import new_pipeline, read_funnel
+    from pipeline.cli import new_pipeline
     from pipeline.curate import Curate
     from pipeline.options import parse_args
+    from tokenizer.manifest import read_manifest
 
     config, beam_args = parse_args(argv)
     p = new_pipeline(beam_args)
@@ -68,7 +69,7 @@ def run_job(metrics_path: str, argv: list[str]) -> None:
             sums[pc], sampled[pc] = sums.get(pc, 0) + value.sum, sampled.get(pc, 0) + value.count
     nbytes = {shuffled[pc].removeprefix("Curate/"): counts[pc] * sums[pc] / sampled[pc]
               for pc in counts if sampled.get(pc)}
-    Path(metrics_path).write_text(json.dumps({"shuffled": nbytes, "funnel": read_funnel(config.output)}))
+    Path(metrics_path).write_text(json.dumps({"shuffled": nbytes, "funnel": read_manifest(config.output)["funnel"]}))
 
 
 def process_tree(root: int) -> dict[int, int]:
