@@ -43,16 +43,14 @@ import argparse
 import gzip
 import json
 import logging
-import os
-import random
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import apache_beam as beam
-from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from _common import shuffled_copies
 from cc2gpt.pipeline.cli import new_pipeline
 from cc2gpt.pipeline.doc import REJECTED, Doc
 from cc2gpt.pipeline.extract import ExtractConfig, ExtractFn, token_f1
@@ -234,21 +232,6 @@ def run_beam(warcs: list[str], workers: int) -> tuple[float, int]:
     kept = [c.committed for c in p.result.metrics().query()["counters"]
             if c.key.metric.namespace == "quality" and c.key.metric.name == "kept"]
     return time.perf_counter() - start, sum(kept)
-
-
-def shuffled_copies(warc: Path, copies: int, folder: str) -> list[str]:
-    """`copies` WARC files in `folder`, each `warc`'s records (its gzip members) in a seeded order."""
-    data = warc.read_bytes()
-    with open(warc, "rb") as f:  # fastwarc's offsets of a .gz are those of its gzip members
-        starts = [r.stream_pos for r in ArchiveIterator(
-            f, record_types=WarcRecordType.any_type, parse_http=False, fsspec_args=False)]
-    members = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
-    paths = []
-    for i in range(copies):
-        paths.append(os.path.join(folder, f"{i}-{warc.name}"))
-        with open(paths[-1], "wb") as f:
-            f.writelines(random.Random(i).sample(members, len(members)))
-    return paths
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         cfg, out = self.config, self.config.output
-        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes)
+        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes, cfg.warc_range_mb << 20)
         pages = read["pages"] | "URLFilter" >> _stage(URLFilterFn(cfg.filters.url_blocklist))
         extracted = pages.kept | "Extract" >> _stage(ExtractFn(cfg.extract))
         identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))

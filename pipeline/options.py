@@ -14,6 +14,7 @@ from cc2gpt.pipeline.extract import ExtractConfig
 from cc2gpt.pipeline.filters import FilterConfig, parse_filter_overrides
 from cc2gpt.pipeline.langid import LanguageConfig
 from cc2gpt.pipeline.logs import LEVELS
+from cc2gpt.pipeline.warc import DEFAULT_RANGE_BYTES
 from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION
 
 
@@ -32,6 +33,7 @@ class CurateConfig:
     input: list[str]
     output: str
     max_page_bytes: int = 2_000_000     # larger HTTP payloads are skipped as `oversized`
+    warc_range_mb: int = DEFAULT_RANGE_BYTES >> 20  # WARC files are read in byte ranges of this size
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
@@ -60,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target number of tokens per Arrow shard")
     p.add_argument("--val-fraction", type=float, default=TokenizeConfig.val_fraction)
     p.add_argument("--max-page-bytes", type=int, default=CurateConfig.max_page_bytes)
+    p.add_argument("--warc-range-mb", type=int, default=CurateConfig.warc_range_mb,
+                   help="read WARC files in byte ranges of this many MiB, each where it lands")
     p.add_argument("--extractor", choices=("trafilatura", "resiliparse"),
                    default=ExtractConfig.backend)
     p.add_argument("--extract-timeout", type=float, default=ExtractConfig.timeout_s,
@@ -89,6 +93,7 @@ def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
         input=[g for g in args.input.split(",") if g],
         output=args.output.rstrip("/"),
         max_page_bytes=args.max_page_bytes,
+        warc_range_mb=args.warc_range_mb,
         extract=dataclasses.replace(ExtractConfig(), backend=args.extractor,
                                     timeout_s=args.extract_timeout),
         language=dataclasses.replace(LanguageConfig(), languages=languages,

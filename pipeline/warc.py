@@ -17,19 +17,42 @@ messy, so every oddity becomes a counted skip instead of an exception:
   bad_encoding  unknown or corrupt transfer/content encoding
   truncated     payload shorter than its declared length, or the file ends
                 inside a record (a cut-off file)
+
+Large files are read in parallel without moving pages between workers:
+`ReadWarc` cuts each file into byte ranges and a splittable DoFn reads each
+range where it lands. Common Crawl writes one gzip member per record, so a
+range starts at the first member at or after its offset that inflates to a
+WARC record (a gzip header, 1f 8b 08, that parses as one) and reads every
+record whose member starts inside it: each record is read by exactly one range,
+and damage is counted by the range that read the record before it. A file laid
+out otherwise (plain, or gzipped as a whole) is read whole by one range.
 """
 from __future__ import annotations
 
 import io
+import logging
+import os
+import zlib
 from typing import Iterator
 
 import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+from apache_beam.transforms.core import RestrictionProvider
 from fastwarc.stream_io import BrotliReader, ChunkedReader, GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from cc2gpt.pipeline.progress import DIRECT_RUNNERS
+
 DEFAULT_MAX_PAGE_BYTES = 2 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip's id bytes and its one method, deflate
+DEFAULT_RANGE_BYTES = 64 * 1024 * 1024  # the byte ranges a file is read in (initial splits)
+PROBE_BYTES = 8 * 1024 * 1024  # how far the layout probe follows a file's first gzip member
+_LOG = logging.getLogger(__name__)
 
 # Content-Encoding / Transfer-Encoding values we can undo, and the fastwarc
 # reader that undoes each (identity needs nothing).
@@ -146,39 +169,56 @@ def record_to_page(record, source: str, max_page_bytes: int) -> dict:
 
 
 def iter_warc(path: str, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> Iterator[dict | str]:
-    """Yield a Page dict or a skip reason (str) for every record of one file.
+    """Yield a Page dict or a skip reason (str) for every record of one file."""
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        yield from read_records(f, path, max_page_bytes)
+
+
+def read_records(f, source: str, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES, start: int = 0,
+                 claim=None) -> Iterator[dict | str]:
+    """Yield a Page dict or a skip reason (str) for every record of the open file `f` from `start` on.
+
+    From a `start` past 0, reading begins at the first record at or after it
+    (`_next_record`). `claim(offset)` is asked before each new record offset (a
+    gzip member's in a .gz file) and reading stops at the first it refuses: a
+    byte range reads the records that start in it, whatever their length.
 
     fastwarc stops for good at the first record it cannot parse, so after a
     damaged stretch reading starts again at the next offset where a record
     parses (`_next_record`): one `bad_record` skip stands for the stretch and
     the records after it are kept. A truncated payload may hide a wrong
     Content-Length, so reading resumes after it too. With no record left, a
-    damaged end is one `truncated` skip (a cut-off file).
+    damaged end is one `truncated` skip (a cut-off file). Both belong to the
+    record read before them, so a range reports the damage after its last record.
     """
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-        start, last = 0, -1  # where this pass began; offset of the last record read
-        while True:
-            f.seek(start)
-            damaged = False
-            try:
-                for record in _records(f):
-                    last = record.stream_pos
-                    try:
-                        yield record_to_page(record, path, max_page_bytes)
-                    except Skip as skip:
-                        yield str(skip)
-                        if str(skip) == "truncated":
-                            break
-                else:
-                    return
-            except (OSError, ValueError):
-                damaged = True
-            start = _next_record(f, max(start, last) + 1, gzipped)
-            if damaged:
-                yield "bad_record" if start is not None else "truncated"
-            if start is None:
+    f.seek(0)
+    gzipped = f.read(2) == GZIP_MAGIC[:2]
+    if start > 0:
+        start = _next_record(f, start, gzipped)
+    claimed, last = -1, -1  # the last offset claimed; the offset of the last record read
+    while start is not None:
+        f.seek(start)
+        damaged = False
+        try:
+            for record in _records(f):
+                if claim is not None and record.stream_pos > claimed:
+                    if not claim(record.stream_pos):
+                        return
+                    claimed = record.stream_pos
+                last = record.stream_pos
+                try:
+                    yield record_to_page(record, source, max_page_bytes)
+                except Skip as skip:
+                    yield str(skip)
+                    if str(skip) == "truncated":
+                        break
+            else:
                 return
+        except (OSError, ValueError):
+            damaged = True
+        start = _next_record(f, max(start, last) + 1, gzipped)
+        if damaged:
+            yield "bad_record" if start is not None else "truncated"
 
 
 def _records(f):
@@ -192,11 +232,11 @@ def _next_record(f, offset: int, gzipped: bool) -> int | None:
     Candidates are gzip member headers in a .gz file (one record per member, as
     Common Crawl writes them) and `WARC/1.` lines in a plain one.
     """
-    magic, skip = (b"\x1f\x8b\x08", 0) if gzipped else (b"\nWARC/1.", 1)
+    magic, skip = (GZIP_MAGIC, 0) if gzipped else (b"\nWARC/1.", 1)
     pos, tail = offset, b""
     while True:
         f.seek(pos)
-        chunk = f.read(1 << 20)
+        chunk = f.read(1 << 16)
         if not chunk:
             return None
         buf, base = tail + chunk, pos - len(tail)
@@ -212,51 +252,154 @@ def _next_record(f, offset: int, gzipped: bool) -> int | None:
         pos, tail = pos + len(chunk), buf[-(len(magic) - 1):]
 
 
-class _ReadWarcFn(beam.DoFn):
-    """Path -> Pages (main output) and skip reasons (tagged "skipped")."""
+def _member(f, offset: int, to_end: bool = True) -> tuple[bytes, int | None] | None:
+    """(first 5 inflated bytes, end offset) of the gzip member at `offset`, or None if none is there.
+
+    With `to_end` False the end is not looked for (None). A member that is
+    damaged or longer than PROBE_BYTES has no end (None) either.
+    """
+    f.seek(offset)
+    inflater, head, pos = zlib.decompressobj(31), b"", offset
+    try:
+        while not inflater.eof and (to_end or len(head) < 5) and pos - offset < PROBE_BYTES:
+            data = f.read(1 << 16)
+            if not data:
+                break
+            pos += len(data)
+            while data and not inflater.eof:  # bounded output: a bomb stays a bomb on disk
+                head += inflater.decompress(data, 1 << 16)[:5 - len(head)]
+                data = inflater.unconsumed_tail
+    except zlib.error:
+        return None
+    if not head:
+        return None
+    return head, (pos - len(inflater.unused_data) if inflater.eof else None)
+
+
+def one_record_per_member(f) -> bool:
+    """True if the file's first two gzip members each start a WARC record: the layout
+    of Common Crawl and most crawlers, where any member start is a record start."""
+    first = _member(f, 0)
+    if first is None or first[1] is None or not first[0].startswith(b"WARC/"):
+        return False
+    second = _member(f, first[1], to_end=False)
+    return second is not None and second[0].startswith(b"WARC/")
+
+
+def byte_ranges(file, range_bytes: int, min_ranges: int = 1) -> Iterator[tuple[str, int, int]]:
+    """(path, start, stop) ranges of `range_bytes` that cover one matched file (a FileMetadata);
+    at least `min_ranges` of them if the file is smaller than that many ranges."""
+    size = file.size_in_bytes
+    step = max(1, min(range_bytes, -(-size // min_ranges)))
+    for start in range(0, size, step):
+        yield file.path, start, min(start + step, size)
+
+
+class _ByteRange(RestrictionProvider):
+    """The restriction of a (path, start, stop) element: OffsetRange(start, stop) of the file's bytes."""
+
+    def initial_restriction(self, element):
+        return OffsetRange(element[1], element[2])
+
+    def create_tracker(self, restriction):
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element, restriction):
+        return restriction.size()
+
+
+class _ReadRangeFn(beam.DoFn):
+    """A byte range of a WARC file -> Pages (main output) and skip reasons (tagged "skipped").
+
+    A splittable DoFn: in a file with one gzip member per record the range
+    reads the records whose member starts in it, claiming each member's offset,
+    so a runner can split the rest of a range off while it is read (Dataflow's
+    dynamic work rebalancing). Any other file (plain, or gzipped as a whole) is
+    read whole by the range that starts at 0, which claims its range up front
+    so it is never split; the other ranges of that file read nothing.
+    """
 
     def __init__(self, max_page_bytes: int):
         self.max_page_bytes = max_page_bytes
         self.records = Metrics.counter("warc", "records")
         self.pages = Metrics.counter("warc", "pages")
 
-    def process(self, path: str):
-        for item in iter_warc(path, self.max_page_bytes):
-            self.records.inc()
-            if isinstance(item, str):
-                Metrics.counter("warc", f"skipped_{item}").inc()
-                yield beam.pvalue.TaggedOutput("skipped", item)
+    def setup(self):
+        self.layouts = {}  # path -> one_record_per_member, probed once per file, not per range
+
+    def process(self, element, tracker=beam.DoFn.RestrictionParam(_ByteRange())):
+        path, start = element[0], tracker.current_restriction().start
+        refused = []
+
+        def claim(offset: int) -> bool:
+            if tracker.try_claim(offset):
+                return True
+            refused.append(offset)
+            return False
+
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            if path not in self.layouts:
+                self.layouts[path] = one_record_per_member(f)
+            if self.layouts[path]:
+                items = read_records(f, path, self.max_page_bytes, start, claim)
+            elif start == 0:
+                _LOG.warning("%s: no gzip member per record at its start (a plain or whole-file "
+                             "gzip WARC?): one worker reads it whole", path)
+                claim(tracker.current_restriction().stop - 1)  # all of it: no split
+                items = read_records(f, path, self.max_page_bytes)
             else:
-                self.pages.inc()
-                yield item
+                items = ()
+            for item in items:
+                yield self._count(item)
+        if not refused:  # no record starts in the rest of the range: mark it done
+            tracker.try_claim(tracker.current_restriction().stop)
+
+    def _count(self, item):
+        self.records.inc()
+        if isinstance(item, str):
+            Metrics.counter("warc", f"skipped_{item}").inc()
+            return beam.pvalue.TaggedOutput("skipped", item)
+        self.pages.inc()
+        return item
 
 
-def match_files(patterns: list[str]) -> list[str]:
-    """Expand glob patterns (any FileSystems scheme); a pattern matching nothing is an error."""
-    paths = []
-    for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
-        found = sorted(m.path for m in result.metadata_list)
-        if not found:
-            raise FileNotFoundError(f"no WARC file matches {pattern!r}")
-        paths += found
-    return sorted(set(paths))
+def _local_workers(options) -> int:
+    """The SDK workers of a multi-process local run, else 1.
+
+    The local runner hands each worker a fixed share of the ranges and never
+    splits one while it runs, so a file gets at least one range per worker.
+    """
+    direct = options.view_as(DirectOptions)
+    if (options.view_as(StandardOptions).runner not in DIRECT_RUNNERS
+            or direct.direct_running_mode == "in_memory"):
+        return 1
+    return direct.direct_num_workers or os.cpu_count() or 1
 
 
 class ReadWarc(beam.PTransform):
-    """PBegin -> {"pages": PCollection[Page], "skipped": PCollection[str]}."""
+    """PBegin -> {"pages": PCollection[Page], "skipped": PCollection[str]}.
 
-    def __init__(self, patterns: list[str], max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES):
+    The glob patterns are matched inside the job (no path list in the graph);
+    each file becomes byte ranges of `range_bytes` (the initial splits), and
+    only the ranges, a few bytes each, are shuffled to spread them over the
+    workers. Pages never leave the worker that read them: the stages after
+    ReadWarc fuse with it, so what leaves that worker is extracted text.
+    """
+
+    def __init__(self, patterns: list[str], max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+                 range_bytes: int = DEFAULT_RANGE_BYTES):
         super().__init__()
         self.patterns = list(patterns)
         self.max_page_bytes = max_page_bytes
+        self.range_bytes = range_bytes
 
     def expand(self, pbegin):
         out = (pbegin
-               | "ListFiles" >> beam.Create(match_files(self.patterns))
-               | "SpreadFiles" >> beam.Reshuffle()
-               | "ReadRecords" >> beam.ParDo(_ReadWarcFn(self.max_page_bytes))
+               | "Patterns" >> beam.Create(self.patterns)
+               | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW)
+               | "ByteRanges" >> beam.FlatMap(byte_ranges, self.range_bytes,
+                                              _local_workers(pbegin.pipeline.options))
+               | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
+               | "ReadRecords" >> beam.ParDo(_ReadRangeFn(self.max_page_bytes))
                .with_outputs("skipped", main="pages"))
-        # One WARC file holds thousands of pages: spread them so extraction,
-        # the costly step, runs on every worker, not only on the file's reader.
-        pages = out.pages | "SpreadPages" >> beam.Reshuffle()
-        return {"pages": pages, "skipped": out.skipped}
+        return {"pages": out.pages, "skipped": out.skipped}

@@ -1,5 +1,6 @@
 """WARC reader: every real file runs, every record is one Page or one named skip."""
 import gzip
+import os
 import re
 import zlib
 from collections import Counter
@@ -7,12 +8,17 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
-from cc2gpt.pipeline.warc import ReadWarc, iter_warc, match_files
+from cc2gpt.pipeline.cli import new_pipeline
+from cc2gpt.pipeline.curate import Curate
+from cc2gpt.pipeline.options import parse_args
+from cc2gpt.pipeline.warc import DEFAULT_RANGE_BYTES, ReadWarc, _ReadRangeFn, byte_ranges, iter_warc
 
 WARC = Path(__file__).resolve().parents[2] / "../shared/data/warc"
 FILES = sorted(p.name for p in WARC.glob("*.warc.gz"))
@@ -187,8 +193,9 @@ def test_bad_http_records_are_named_skips(tmp_path, http, expected):
 
 
 def test_missing_input_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing-here"):
-        match_files([str(tmp_path / "nothing-here*.warc.gz")])
+    with pytest.raises(Exception, match="nothing-here"):
+        with TestPipeline() as p:
+            _ = p | ReadWarc([str(tmp_path / "nothing-here*.warc.gz")])
 
 
 def test_read_warc_transform_outputs_pages_and_skips():
@@ -210,3 +217,143 @@ def test_record_without_id_gets_a_stable_unique_one(tmp_path):
     path.write_bytes(record * 2)
     ids = [page["id"] for page in iter_warc(str(path))]
     assert ids == [f"{path}@0", f"{path}@{len(record)}"]
+
+
+# ---- byte ranges: each record read once, whatever the range size ----------
+
+def edge_cases(folder: Path) -> list[Path]:
+    """Files that stress range boundaries: damage, a cut-off end, other layouts (written to `folder`)."""
+    data = (WARC / "dolma_wget_sample-0000.warc.gz").read_bytes()
+    records = gzip_members(WARC / "real_pages_aeb_trafilatura.warc.gz", 12)
+    damaged = bytearray(data)
+    damaged[100_000:100_050] = bytes(50)
+    bad_header = [r.replace(b"WARC/1.0", b"WXRC/1.0", 1) if i == 3 else r for i, r in enumerate(records)]
+    cases = {
+        "cut.warc.gz": data[:150_000],
+        "corrupt_member.warc.gz": bytes(damaged),
+        "bad_header.warc.gz": b"".join(gzip.compress(r) for r in bad_header),
+        "junk_between.warc.gz": b"".join(gzip.compress(r) + b"junk" * 900 * (i > 1)
+                                         for i, r in enumerate(records)),
+        "two_records_in_a_member.warc.gz": b"".join(gzip.compress(b"".join(records[i:i + 1 + i % 2]))
+                                                    for i in range(0, 12, 3)),
+        "whole_file_gzip.warc.gz": gzip.compress(b"".join(records)),
+        "plain.warc": b"".join(records),
+        "junk.warc.gz": b"this is not a WARC file\n" * 50,
+    }
+    for name, content in cases.items():
+        (folder / name).write_bytes(content)
+    return [folder / name for name in cases]
+
+
+def new_reader() -> _ReadRangeFn:
+    reader = _ReadRangeFn(2_000_000)
+    reader.setup()
+    return reader
+
+
+def read_range(path: Path, start: int, stop: int, split_after: int | None = None, reader=None):
+    """(items, residual range) of one range as the runner's DoFn reads it; with `split_after`
+    the runner splits half the rest off (Dataflow's dynamic rebalancing) after that many items."""
+    tracker = OffsetRestrictionTracker(OffsetRange(start, stop))
+    items, residual = [], None
+    for item in (reader or new_reader()).process((str(path), start, stop), tracker=tracker):
+        items.append(item.value if isinstance(item, beam.pvalue.TaggedOutput) else item)
+        if len(items) == split_after:
+            residual = (tracker.try_split(0.5) or (None, None))[1]
+    tracker.check_done()
+    return items, residual
+
+
+def read_in_ranges(path: Path, range_bytes: int) -> list:
+    items, reader = [], new_reader()  # one worker's reader: it probes each file's layout once
+    for _, start, stop in byte_ranges(FileMetadata(str(path), path.stat().st_size), range_bytes):
+        items += read_range(path, start, stop, reader=reader)[0]
+    return items
+
+
+def warcio_records(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in ArchiveIterator(f))
+
+
+@pytest.mark.parametrize("range_bytes", [997, 7919, 100_000, DEFAULT_RANGE_BYTES])
+@pytest.mark.parametrize("name", FILES)
+def test_ranges_read_every_record_once(name, range_bytes):
+    """997 and 7,919 bytes are smaller than most records: most ranges hold no record start."""
+    path = WARC / name
+    items = read_in_ranges(path, range_bytes)
+    assert len(items) == warcio_records(path)
+    assert items == list(iter_warc(str(path)))  # the same pages, byte for byte, in the same order
+
+
+@pytest.mark.parametrize("range_bytes", [997, 7919, 100_000])
+def test_ranges_of_damaged_and_odd_files_match_one_reader(tmp_path, range_bytes):
+    for path in edge_cases(tmp_path):
+        assert read_in_ranges(path, range_bytes) == list(iter_warc(str(path))), path.name
+
+
+@pytest.mark.parametrize("split_after", [1, 5, 40])
+def test_a_range_split_while_read_loses_and_repeats_nothing(tmp_path, split_after):
+    files = [WARC / "real_pages_aeb_trafilatura.warc.gz", WARC / "cc-main-2020-34_sample.warc.gz",
+             *edge_cases(tmp_path)]
+    for path in files:
+        whole = list(iter_warc(str(path)))
+        items, residual = read_range(path, 0, path.stat().st_size, split_after)
+        splittable = path.name not in ("whole_file_gzip.warc.gz", "plain.warc", "junk.warc.gz")
+        assert (residual is not None) == (splittable and len(whole) > split_after), path.name
+        if residual is not None:
+            items += read_range(path, residual.start, residual.stop)[0]
+        assert items == whole, path.name
+
+
+def test_a_file_without_a_member_per_record_is_read_whole_by_its_first_range(tmp_path, caplog):
+    cases = {path.name: path for path in edge_cases(tmp_path)}
+    for name in ("whole_file_gzip.warc.gz", "plain.warc"):
+        path = cases[name]
+        caplog.clear()
+        assert read_range(path, 0, 1000)[0] == list(iter_warc(str(path)))
+        assert read_range(path, 1000, path.stat().st_size)[0] == []
+        assert [r.message for r in caplog.records if "one worker reads it whole" in r.message
+                and str(path) in r.message and r.levelname == "WARNING"]
+
+
+def test_byte_ranges_cover_each_file_with_at_least_one_range_per_worker():
+    def ranges(size, range_bytes, workers=1):
+        return [(a, b) for _, a, b in byte_ranges(FileMetadata("f", size), range_bytes, workers)]
+    assert ranges(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert ranges(10, 64, workers=2) == [(0, 5), (5, 10)]
+    assert ranges(1000, 100, workers=2) == ranges(1000, 100)
+    assert ranges(0, 64) == []
+
+
+def test_read_warc_spreads_ranges_over_two_workers_and_reads_overlapping_globs_once():
+    files = sorted(WARC.glob("*.warc.gz"))
+    expected = [page["id"] for path in files for page in iter_warc(str(path)) if isinstance(page, dict)]
+    with new_pipeline(["--direct_running_mode=multi_processing", "--direct_num_workers=2"]) as p:
+        out = p | ReadWarc([str(WARC / "*.warc.gz"), str(WARC / "cc*.warc.gz")], range_bytes=20_000)
+        assert_that(out["pages"] | beam.Map(lambda page: page["id"]), equal_to(expected))
+        readers = (out["pages"] | beam.Map(lambda _: os.getpid()) | beam.Distinct()
+                   | beam.combiners.Count.Globally())
+        assert_that(readers, equal_to([2]), label="both workers read pages")
+    records = [c.committed for c in p.result.metrics().query()["counters"] if c.key.metric.name == "records"]
+    assert sum(records) == sum(warcio_records(path) for path in files)
+
+
+def test_pages_never_leave_the_worker_that_read_them(tmp_path):
+    """On the local runner the page PCollection is never written to a runner buffer (a shuffle or a
+    materialized PCollection): reading, the URL filter, extraction, language ID and the quality filters run as one fused stage."""
+    config, beam_args = parse_args(["--input", str(WARC / "*.warc.gz"), "--output", str(tmp_path)])
+    p = new_pipeline(beam_args)
+    _ = p | "Curate" >> Curate(config)
+    proto = p.to_runner_api()
+    read = next(t for t in proto.components.transforms.values()
+                if t.unique_name == "Curate/ReadWarc/ReadRecords")
+    pages = read.outputs["None"]  # the main output
+    _, stages = p.runner.create_stages(proto)
+    (reader,) = [s for s in stages if any(t.unique_name.startswith("Curate/ReadWarc/ReadRecords/")
+                                          and t.unique_name.endswith("/Process") for t in s.transforms)]
+    fused = {t.unique_name.split("/")[1] for t in reader.transforms}
+    assert {"ReadWarc", "URLFilter", "Extract", "LanguageID", "FiltersAndRewriters"} <= fused
+    buffered = {pc for s in stages for t in s.transforms if t.spec.urn == "beam:runner:sink:v1"
+                for pc in t.inputs.values()}
+    assert pages not in buffered

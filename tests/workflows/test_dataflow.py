@@ -3,7 +3,8 @@
 `--dry_run` runs everything DataflowRunner does before talking to Google
 (graph overrides, the portable pipeline, environments, staged artifacts, the
 v1beta3 Job) and stops short of the submission, so no network or project is
-needed. It needs google-cloud-dataflow-client and google-cloud-storage, which
+needed; the gs:// input is listed by the job itself, so building it reads no
+bucket either. It needs google-cloud-dataflow-client and google-cloud-storage, which
 the `dev` extra installs (the whole `dataflow` extra takes 90 s to install).
 """
 from pathlib import Path
@@ -16,7 +17,7 @@ from cc2gpt.pipeline.curate import Curate
 from cc2gpt.pipeline.options import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
-WARCS = str(ROOT / ".." / "shared" / "data" / "warc" / "*.warc.gz")
+WARCS = "gs://my-bucket/warc/*.warc.gz"  # matched by the job's workers: building it reads no bucket
 IMAGE = "us-docker.pkg.dev/my-project/cc2gpt/curate:0.1.0"
 STAGES = ("ReadWarc", "URLFilter", "Extract", "LanguageID", "FiltersAndRewriters", "Dedup", "TrainTokenizer",
           "Tokenize", "WriteDocuments", "WriteRejected", "WriteManifest")
@@ -50,6 +51,12 @@ def test_workers_run_the_custom_container_with_the_staged_package(job):
     assert environments and all(IMAGE.encode() in env.payload for env in environments)
     staged = [str(dep.role_payload) for env in environments for dep in env.dependencies]
     assert any("workflow.tar.gz" in s for s in staged), staged   # the --setup_file sdist
+
+
+def test_input_files_are_listed_by_the_job_not_when_it_is_built(job):
+    """The fixture built a job over gs:// input offline (listing the bucket would wait 120 s, then fail)."""
+    names = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
+    assert {f"Curate/ReadWarc/{step}" for step in ("ListFiles", "SpreadRanges", "ReadRecords")} <= names
 
 
 def test_local_runner_defaults_stay_off(job):
