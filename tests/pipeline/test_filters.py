@@ -70,7 +70,7 @@ def test_words_are_spacy_english_tokens():
 
 def test_tokenizer_starts_afresh_past_its_vocabulary_cap(monkeypatch):
     first = english()
-    monkeypatch.setattr("pipeline.filters.text.MAX_LEXEMES", len(first.vocab))
+    monkeypatch.setattr("cc2gpt.pipeline.filters.text.MAX_LEXEMES", len(first.vocab))
     split_words.cache_clear()
     words = split_words("Zyxwvut qwertyuiop, asdfghjkl.")  # new words: past the cap
     assert english() is not first
