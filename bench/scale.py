@@ -102,7 +102,7 @@ def usage(pid: int) -> tuple[str, int, int, float] | None:
     if "VmHWM" not in status:  # a zombie
         return None
     role = ("extractor" if b"cc2gpt.pipeline.extract_worker" in cmdline else
-            "worker" if b"sdk_worker_main" in cmdline else "other")
+            "worker" if b"cc2gpt.pipeline.worker" in cmdline or b"sdk_worker_main" in cmdline else "other")
     cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
     return role, int(status["VmHWM"].split()[0]) * 1024, int(status["VmRSS"].split()[0]) * 1024, cpu
 
