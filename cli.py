@@ -17,6 +17,9 @@ COMMANDS = {
     "train": ("cc2gpt.train.cli", "main", "pretrain a GPT on OUT/'s token shards"),
     "generate": ("cc2gpt.train.run", "generate_main", "sample text from a run's newest checkpoint"),
     "export-hf": ("cc2gpt.train.run", "export_main", "export a run as a Hugging Face transformers folder"),
+    "import-hf": ("cc2gpt.train.import_cli", "main", "a transformers GPT-2 / Llama / Qwen3 folder becomes a run"),
+    "finetune": ("cc2gpt.train.finetune.cli", "main", "fine-tune a run: `finetune classify ...`, `finetune instruct ...`"),
+    "classify": ("cc2gpt.train.finetune.cli", "classify_main", "label a text with a fine-tuned classifier"),
 }
 
 

@@ -114,7 +114,7 @@ def main() -> None:
         for trial in range(args.trials):  # each trial: raw then stage, back to back (the machine is shared)
             t0 = time.perf_counter()
             docs = [d for name in doc_files for d in load_docs(name)]
-            raw_tokens = sum(map(len, tok.sp.encode([d.text for d in docs], num_threads=1)))
+            raw_tokens = sum(map(len, tok.impl.sp.encode([d.text for d in docs], num_threads=1)))
             raw_s.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             run_stage(doc_files, tok.proto, Path(tmp) / f"stage{trial}", 1_000_000)

@@ -16,6 +16,8 @@ class GPTConfig:
     n_layer: int = 12
     n_head: int = 12
     n_embd: int = 768
+    n_kv_head: int | None = None  # key/value heads (grouped-query attention); None: n_head
+    head_size: int | None = None  # width of one head; None: n_embd // n_head (Qwen3 sets it)
     dropout: float = 0.0
     bias: bool = True  # biases in Linear layers and LayerNorms, as GPT-2
     # Modern switches; the GPT-2 values are the defaults.
@@ -33,17 +35,24 @@ class GPTConfig:
                                      ("norm", self.norm, NORMS), ("mlp", self.mlp, MLPS)):
             if value not in allowed:
                 raise ValueError(f"GPTConfig.{name}={value!r}: expected one of {allowed}")
-        if self.n_embd % self.n_head:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "n_kv_head",
+                     "head_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"GPTConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.head_size is None and self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if self.n_head % self.kv_heads:
+            raise ValueError(f"n_head={self.n_head} is not a multiple of n_kv_head={self.n_kv_head}")
         if self.pos_emb == "rope" and self.head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head size, got {self.head_dim}")
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"GPTConfig.{name} must be positive, got {getattr(self, name)}")
 
     @property
     def head_dim(self) -> int:
-        return self.n_embd // self.n_head
+        return self.head_size if self.head_size is not None else self.n_embd // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head if self.n_kv_head is not None else self.n_head
 
     @property
     def hidden_dim(self) -> int:

@@ -60,7 +60,7 @@ class KVCache:
     """Keys and values of every layer for the tokens seen so far, preallocated to max_len."""
 
     def __init__(self, config: GPTConfig, batch: int, max_len: int, dtype, device):
-        shape = (config.n_layer, batch, config.n_head, max_len, config.head_dim)
+        shape = (config.n_layer, batch, config.kv_heads, max_len, config.head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
         self.pos = 0  # number of positions filled; advanced by GPT.forward after all layers
@@ -77,12 +77,17 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal attention; with n_kv_head < n_head, grouped-query attention (each
+    key/value head serves n_head / n_kv_head query heads). c_attn holds [q; k; v]."""
+
     def __init__(self, config: GPTConfig, layer: int):
         super().__init__()
         self.layer = layer
-        self.n_head = config.n_head
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.kv_heads, config.head_dim
+        q_dim, kv_dim = self.n_head * self.head_dim, self.n_kv_head * self.head_dim
+        self.splits = (q_dim, kv_dim, kv_dim)
+        self.c_attn = nn.Linear(config.n_embd, q_dim + 2 * kv_dim, bias=config.bias)
+        self.c_proj = nn.Linear(q_dim, config.n_embd, bias=config.bias)
         self.c_proj.residual_scaled = True
         self.resid_dropout = nn.Dropout(config.dropout)
         self.dropout = config.dropout
@@ -92,9 +97,9 @@ class CausalSelfAttention(nn.Module):
         self.qk_norm = config.qk_norm
 
     def forward(self, x, rope=None, mask=None, cache: KVCache | None = None):
-        B, T, C = x.shape
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-                   for t in self.c_attn(x).split(C, dim=2))
+        B, T, _ = x.shape
+        q, k, v = (t.view(B, T, -1, self.head_dim).transpose(1, 2)
+                   for t in self.c_attn(x).split(self.splits, dim=2))
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
@@ -104,8 +109,9 @@ class CausalSelfAttention(nn.Module):
         # mask None means plain causal attention over the T new tokens (or none needed when T == 1)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
-            dropout_p=self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+            dropout_p=self.dropout if self.training else 0.0,
+            enable_gqa=self.n_kv_head != self.n_head)
+        y = y.transpose(1, 2).contiguous().view(B, T, -1)
         return self.resid_dropout(self.c_proj(y))
 
 
@@ -201,9 +207,10 @@ class GPT(nn.Module):
 
     def flops_per_token(self, seq_len: int | None = None) -> int:
         """Training FLOPs (forward + backward) per token, PaLM appendix B: 6N for the weights
-        plus 12*L*d*T for attention scores and values (full, not causal-halved, T x T)."""
+        plus 12*L*d*T for attention scores and values (full, not causal-halved, T x T; d the
+        query width n_head * head_dim, which is n_embd unless head_size is set)."""
         c, T = self.config, seq_len or self.config.block_size
-        return 6 * self.num_params(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
+        return 6 * self.num_params(non_embedding=True) + 12 * c.n_layer * c.n_head * c.head_dim * T
 
     def features(self, idx, *, kv_cache: KVCache | None = None, valid=None) -> torch.Tensor:
         """idx (B, T) -> the final-norm hidden states (B, T, n_embd): everything but the head.

@@ -4,7 +4,8 @@ Architectures: the GPT-2 switches map onto GPT2LMHeadModel; rotary + RMSNorm + S
 onto LlamaForCausalLM, and onto Qwen3ForCausalLM with QK-norm. Other combinations have no
 transformers equivalent and raise. The weights go through a strict load_state_dict into the
 transformers model, so a wrong mapping fails at export time, not when someone loads it.
-The tokenizer is the sentencepiece BPE model converted to a `tokenizers` fast tokenizer.
+The tokenizer is the sentencepiece BPE model converted to a `tokenizers` fast tokenizer, or
+the run's own tokenizer.json (a run imported from Hugging Face) copied as it is.
 """
 
 from pathlib import Path
@@ -19,7 +20,9 @@ def hf_architecture(config: GPTConfig) -> str:
     """'gpt2', 'llama' or 'qwen3': the transformers architecture that computes what this
     config computes; a ValueError naming the switches when there is none."""
     c = config
-    if c.pos_emb == "learned" and c.norm == "layernorm" and c.mlp == "gelu" and not c.qk_norm:
+    plain_heads = c.kv_heads == c.n_head and c.n_head * c.head_dim == c.n_embd
+    if (c.pos_emb == "learned" and c.norm == "layernorm" and c.mlp == "gelu" and not c.qk_norm
+            and plain_heads):
         return "gpt2"
     if c.pos_emb == "rope" and c.norm == "rmsnorm" and c.mlp == "swiglu":
         if not c.qk_norm:
@@ -28,8 +31,9 @@ def hf_architecture(config: GPTConfig) -> str:
             return "qwen3"
     raise ValueError(
         f"no Hugging Face architecture matches pos_emb={c.pos_emb}, norm={c.norm}, "
-        f"mlp={c.mlp}, qk_norm={c.qk_norm}, bias={c.bias}. Exportable: GPT-2 (learned, "
-        "layernorm, gelu, no qk_norm) -> GPT2LMHeadModel; rope + rmsnorm + swiglu -> "
+        f"mlp={c.mlp}, qk_norm={c.qk_norm}, bias={c.bias}, n_kv_head={c.n_kv_head}, "
+        f"head_size={c.head_size}. Exportable: GPT-2 (learned, layernorm, gelu, no qk_norm, "
+        "n_head heads of n_embd/n_head for queries, keys and values) -> GPT2LMHeadModel; rope + rmsnorm + swiglu -> "
         "LlamaForCausalLM; the same with qk_norm and bias=False -> Qwen3ForCausalLM")
 
 
@@ -48,7 +52,7 @@ def hf_config(config: GPTConfig, eos_id: int):
                           **common)
     llama_like = dict(hidden_size=c.n_embd, intermediate_size=c.hidden_dim,
                       num_hidden_layers=c.n_layer, num_attention_heads=c.n_head,
-                      num_key_value_heads=c.n_head, head_dim=c.head_dim, hidden_act="silu",
+                      num_key_value_heads=c.kv_heads, head_dim=c.head_dim, hidden_act="silu",
                       max_position_embeddings=c.block_size, rms_norm_eps=c.norm_eps,
                       rope_parameters={"rope_type": "default", "rope_theta": c.rope_theta},
                       attention_bias=c.bias, attention_dropout=0.0, **common)
@@ -73,7 +77,7 @@ def gpt2_state_dict(model: GPT) -> dict[str, torch.Tensor]:
 def llama_state_dict(model: GPT) -> dict[str, torch.Tensor]:
     """Our weights under LlamaForCausalLM's (and Qwen3's) names: c_attn splits into q, k, v;
     the SwiGLU c_fc into gate and up. nn.Linear layouts match, so nothing is transposed."""
-    C, H = model.config.n_embd, model.config.hidden_dim
+    H = model.config.hidden_dim
     out = {"model.embed_tokens.weight": model.transformer.wte.weight,
            "model.norm.weight": model.transformer.ln_f.weight}
     if not model.config.tie_embeddings:
@@ -86,7 +90,8 @@ def llama_state_dict(model: GPT) -> dict[str, torch.Tensor]:
             qkv = getattr(block.attn.c_attn, kind)
             if qkv is None:
                 continue
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), qkv.split(C, dim=0)):
+            for name, part in zip(("q_proj", "k_proj", "v_proj"),
+                                  qkv.split(block.attn.splits, dim=0)):
                 out[p + f"self_attn.{name}.{kind}"] = part
             out[p + f"self_attn.o_proj.{kind}"] = getattr(block.attn.c_proj, kind)
             gate, up = getattr(block.mlp.c_fc, kind).split(H, dim=0)
@@ -137,16 +142,41 @@ def export_tokenizer(tokenizer_model_path, out_dir, eos_id: int):
     return fast
 
 
-def export_hf(model: GPT, out_dir, tokenizer_model_path, eos_id: int) -> Path:
-    """Write config.json, model.safetensors and the tokenizer into out_dir; returns it."""
+def copy_tokenizer_json(tokenizer_json, out_dir, eos_id: int):
+    """A Hugging Face tokenizer.json (an imported run's) for AutoTokenizer: the file itself,
+    byte for byte, plus the tokenizer_config.json naming its EOS."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=tok.id_to_token(eos_id),
+                                   model_max_length=int(1e30))
+    fast.save_pretrained(out_dir)
+    (Path(out_dir) / "tokenizer.json").write_bytes(Path(tokenizer_json).read_bytes())
+    return fast
+
+
+def tokenizer_size(tokenizer_path) -> tuple[int, bool]:
+    """(number of ids, whether it is a tokenizer.json) of a tokenizer file of either kind."""
+    if Path(tokenizer_path).read_bytes().lstrip()[:1] == b"{":
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(tokenizer_path)).get_vocab_size(with_added_tokens=True), True
     import sentencepiece as spm
+
+    return spm.SentencePieceProcessor(model_file=str(tokenizer_path)).get_piece_size(), False
+
+
+def export_hf(model: GPT, out_dir, tokenizer_path, eos_id: int) -> Path:
+    """Write config.json, model.safetensors and the tokenizer (from a cc2gpt sentencepiece
+    model or a tokenizer.json) into out_dir; returns it."""
     from transformers import AutoModelForCausalLM
 
     out_dir = Path(out_dir)
     arch = hf_architecture(model.config)
-    n_pieces = spm.SentencePieceProcessor(model_file=str(tokenizer_model_path)).get_piece_size()
+    n_pieces, is_json = tokenizer_size(tokenizer_path)
     if n_pieces > model.config.vocab_size or not 0 <= eos_id < n_pieces:
-        raise ValueError(f"{tokenizer_model_path} has {n_pieces} pieces (eos_id {eos_id}) but "
+        raise ValueError(f"{tokenizer_path} has {n_pieces} pieces (eos_id {eos_id}) but "
                          f"the model's vocab_size is {model.config.vocab_size}: wrong tokenizer")
     hf_cfg = hf_config(model.config, eos_id)
     sd = gpt2_state_dict(model) if arch == "gpt2" else llama_state_dict(model)
@@ -166,5 +196,8 @@ def export_hf(model: GPT, out_dir, tokenizer_model_path, eos_id: int) -> Path:
     hf_model.generation_config.pad_token_id = eos_id
     out_dir.mkdir(parents=True, exist_ok=True)
     hf_model.save_pretrained(out_dir)
-    export_tokenizer(tokenizer_model_path, out_dir, eos_id)
+    if is_json:
+        copy_tokenizer_json(tokenizer_path, out_dir, eos_id)
+    else:
+        export_tokenizer(tokenizer_path, out_dir, eos_id)
     return out_dir

@@ -22,7 +22,8 @@ from cc2gpt.pipeline.sinks import WriteDocuments, write_bytes
 from cc2gpt.pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from cc2gpt.pipeline.warc import ReadWarc
 from cc2gpt.tokenizer import Tokenizer
-from cc2gpt.tokenizer.manifest import MANIFEST, TOKENIZER_PATH, build_manifest, dumps_manifest
+from cc2gpt.tokenizer.manifest import (MANIFEST, TOKENIZER_PATH, build_manifest, dumps_manifest,
+                                       tokenizer_relpath)
 
 
 class Curate(beam.PTransform):
@@ -69,13 +70,19 @@ class Curate(beam.PTransform):
         )
 
     def _tokenizer(self, pbegin, kept):
-        """The sentencepiece model's bytes: the given one, copied into OUT, or one trained here."""
-        tcfg, path = self.config.tokenize, f"{self.config.output}/{TOKENIZER_PATH}"
+        """The tokenizer file's bytes: the given one (a sentencepiece model or a tokenizer.json,
+        checked here, before the job runs), copied into OUT, or a model trained here."""
+        tcfg, out = self.config.tokenize, self.config.output
         if tcfg.tokenizer is None:
             return kept | "TrainTokenizer" >> TrainTokenizer(
-                tcfg.vocab_size, path, sample_bytes=tcfg.sample_bytes, val_fraction=tcfg.val_fraction)
+                tcfg.vocab_size, f"{out}/{TOKENIZER_PATH}", sample_bytes=tcfg.sample_bytes,
+                val_fraction=tcfg.val_fraction)
         with FileSystems.open(tcfg.tokenizer) as f:
             given = f.read()
+        try:
+            path = f"{out}/{tokenizer_relpath(Tokenizer(given))}"
+        except ValueError as e:
+            raise ValueError(f"--tokenizer {tcfg.tokenizer}: {e}") from e
         return (pbegin | "GivenTokenizer" >> beam.Create([given])
                 | "CopyTokenizer" >> beam.Map(write_bytes, path))
 
@@ -104,8 +111,9 @@ def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skip
     build_manifest refuses a funnel that does not add up (pages = rejected + kept).
     An empty model (nothing kept for the train split) is recorded as no tokenizer.
     """
+    tokenizer = Tokenizer.from_bytes(model) if model else None
     manifest = build_manifest(
-        tokenizer=Tokenizer.from_bytes(model) if model else None, tokenizer_path=TOKENIZER_PATH,
+        tokenizer=tokenizer, tokenizer_path=tokenizer_relpath(tokenizer) if tokenizer else None,
         shards=shards,
         funnel={"records": pages + sum(skipped.values()), "skipped": skipped,
                 "rejected": rejected, "kept": kept},

@@ -21,7 +21,7 @@ from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION
 @dataclass
 class TokenizeConfig:
     """How kept documents become token shards."""
-    tokenizer: str | None = None        # an existing sentencepiece model; else one is trained
+    tokenizer: str | None = None        # a sentencepiece model or tokenizer.json; else one is trained
     vocab_size: int = 32768             # for the trained tokenizer
     sample_bytes: int = 200_000_000     # bounded training sample of kept text
     shard_tokens: int = 100_000_000     # target tokens per shard
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="WARC files: comma-separated globs, local or gs:// / s3://")
     p.add_argument("--output", required=True, help="output folder OUT (local or gs:// / s3://)")
     tok = p.add_mutually_exclusive_group()
-    tok.add_argument("--tokenizer", help="use this sentencepiece model instead of training one")
+    tok.add_argument("--tokenizer", help="use this tokenizer instead of training one: a cc2gpt "
+                     "sentencepiece model or a Hugging Face tokenizer.json (e.g. GPT-2's)")
     tok.add_argument("--vocab-size", type=int, default=TokenizeConfig.vocab_size,
                      help="vocabulary of the tokenizer trained on the kept documents")
     p.add_argument("--tokenizer-sample-bytes", type=int, default=TokenizeConfig.sample_bytes)

@@ -1,4 +1,5 @@
-"""Sentencepiece BPE: training and the `Tokenizer` wrapper.
+"""Sentencepiece BPE: training, and the `Tokenizer` wrapper over it or a Hugging Face
+tokenizer.json (tokenizer.hf).
 
 The model is lossless: identity normalization, no dummy prefix, no whitespace
 collapsing and byte fallback, so decode(encode(x)) == x for any text. Ids are
@@ -15,6 +16,7 @@ from typing import Iterable
 import numpy as np
 import sentencepiece as spm
 
+from cc2gpt.tokenizer.hf import TokenizerJSON, is_tokenizer_json
 from cc2gpt.tokenizer.shards import dtype_for
 
 UNK_ID = 0
@@ -107,37 +109,23 @@ def sentence_chunks(text: str, max_bytes: int) -> Iterable[str]:
         yield "".join(chunk)
 
 
-class Tokenizer:
-    """A trained sentencepiece BPE model plus the facts the shard format needs."""
+class SentencePieceModel:
+    """encode, decode, eos_id, vocab_size and bytes per id of a cc2gpt sentencepiece model."""
 
     def __init__(self, proto: bytes):
-        self.proto = bytes(proto)
-        self.sp = spm.SentencePieceProcessor(model_proto=self.proto)
-        self.sha256 = hashlib.sha256(self.proto).hexdigest()
+        self.sp = spm.SentencePieceProcessor(model_proto=proto)
         self.vocab_size = self.sp.get_piece_size()
         self.eos_id = self.sp.eos_id()
         if self.eos_id != EOS_ID or self.sp.id_to_piece(EOS_ID) != EOS_PIECE:
             raise ValueError(f"not a cc2gpt tokenizer: id {EOS_ID} is not {EOS_PIECE}")
-        self.dtype = dtype_for(self.vocab_size)
         self._meta_ids = [self.sp.piece_to_id(p) for p in _META_BYTE_PIECES]
 
-    @classmethod
-    def from_file(cls, path) -> "Tokenizer":
-        with open(path, "rb") as f:
-            return cls(f.read())
-
-    @classmethod
-    def from_bytes(cls, proto: bytes) -> "Tokenizer":
-        return cls(proto)
-
     def encode(self, text: str) -> list[int]:
-        """Token ids of `text` (no EOS; the shard writer appends it)."""
         if _META in text:
             return self._encode_with_meta(text)
         return self.sp.encode(text)
 
     def encode_batch(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
-        """Token ids of many texts in one sentencepiece call (C++ threads, no GIL)."""
         out = self.sp.encode(list(texts), num_threads=num_threads)
         for i, text in enumerate(texts):
             if _META in text:
@@ -152,13 +140,13 @@ class Tokenizer:
             ids.extend(self.sp.encode(part))
         return ids
 
-    def decode(self, ids) -> str:
-        """Text of `ids` (a list or a numpy array); EOS and other special tokens decode to nothing."""
-        return self.sp.decode(ids.tolist() if hasattr(ids, "tolist") else [int(i) for i in ids])
+    def decode(self, ids: list[int]) -> str:
+        return self.sp.decode(ids)
+
+    def id_to_piece(self, i: int) -> str:
+        return self.sp.id_to_piece(int(i))
 
     def piece_bytes(self) -> np.ndarray:
-        """UTF-8 size of each id's decoded text: 1 for byte pieces, 0 for <unk> and special
-        tokens (bits per byte divide by these, summed over the target tokens)."""
         sizes = np.zeros(self.vocab_size, dtype=np.int64)
         for i in range(self.vocab_size):
             if self.sp.is_byte(i):
@@ -167,8 +155,57 @@ class Tokenizer:
                 sizes[i] = len(self.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
         return sizes
 
+
+class Tokenizer:
+    """A BPE tokenizer plus the facts the shard format needs, over either file kind: a cc2gpt
+    sentencepiece model (`tokenizer.model`) or a Hugging Face `tokenizer.json` (through the
+    `tokenizers` library, tokenizer.hf), told apart by the file's bytes. The checksum is the
+    file's sha256."""
+
+    def __init__(self, data: bytes):
+        self.proto = bytes(data)  # the file's bytes, whichever kind
+        self.sha256 = hashlib.sha256(self.proto).hexdigest()
+        if is_tokenizer_json(self.proto):
+            self.impl = TokenizerJSON(self.proto)
+            self.filename = "tokenizer.json"
+        else:
+            self.impl = SentencePieceModel(self.proto)
+            self.filename = "tokenizer.model"
+        self.vocab_size = self.impl.vocab_size
+        self.eos_id = self.impl.eos_id
+        self.dtype = dtype_for(self.vocab_size)
+
+    @classmethod
+    def from_file(cls, path) -> "Tokenizer":
+        with open(path, "rb") as f:
+            try:
+                return cls(f.read())
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from e
+
+    @classmethod
+    def from_bytes(cls, proto: bytes) -> "Tokenizer":
+        return cls(proto)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` (no EOS; the shard writer appends it)."""
+        return self.impl.encode(text)
+
+    def encode_batch(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+        """Token ids of many texts in one call (C++ or Rust threads, no GIL)."""
+        return self.impl.encode_batch(texts, num_threads=num_threads)
+
+    def decode(self, ids) -> str:
+        """Text of `ids` (a list or a numpy array); EOS and other special tokens decode to nothing."""
+        return self.impl.decode(ids.tolist() if hasattr(ids, "tolist") else [int(i) for i in ids])
+
+    def piece_bytes(self) -> np.ndarray:
+        """UTF-8 size of each id's decoded text: 1 for byte pieces, 0 for <unk> and special
+        tokens (bits per byte divide by these, summed over the target tokens)."""
+        return self.impl.piece_bytes()
+
     def id_to_piece(self, i: int) -> str:
-        return self.sp.id_to_piece(int(i))
+        return self.impl.id_to_piece(i)
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, sha256={self.sha256[:12]})"
+        return f"Tokenizer({self.filename}, vocab_size={self.vocab_size}, sha256={self.sha256[:12]})"

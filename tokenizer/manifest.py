@@ -116,6 +116,12 @@ def read_manifest(out_dir) -> dict:
     return m
 
 
+def tokenizer_relpath(tok) -> str:
+    """Where OUT keeps a `tokenizer.Tokenizer`, relative to OUT: tokenizer/tokenizer.model for
+    a sentencepiece model (TOKENIZER_PATH), tokenizer/tokenizer.json for a Hugging Face one."""
+    return f"tokenizer/{tok.filename}"
+
+
 def tokenizer_path(out_dir, m: dict) -> Path:
     """OUT's tokenizer file, after checking it is the one the manifest records."""
     info = m["tokenizer"]
