@@ -20,9 +20,9 @@ cross-entropy over the UTF-8 bytes the target tokens stand for.
 Defaults, and why: the `tiny` preset (4 layers, 128 wide, 256 context, 2048 tokens per
 step, lr 3e-3) with a 4096-piece vocabulary. On two CPU cores the budget buys only a few
 million tokens, so a small model that takes many optimizer steps wins over a wider one
-that takes few: last session the tiny preset reached 2.33 bits per byte after 500 steps
-(1M tokens, 18 minutes under heavy load), and an idle 10 minutes fits several times more
-steps: on a quiet 2-core machine the default run measured 2,310 steps, 4.7M tokens
+that takes few: under heavy load the tiny preset reached 2.33 bits per byte after 500 steps
+(1M tokens, 18 minutes), and an idle 10 minutes fits several times more steps: on a quiet
+2-core machine the default run measured 2,310 steps, 4.7M tokens
 (7,882 tokens/s) and 2.086 bits per byte. 4096 pieces (the corpus README's 4-8k range,
 about 3.4 bytes per token here) keep the embedding and the softmax, which dominate a model
 this narrow, small.
