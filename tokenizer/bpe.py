@@ -24,6 +24,7 @@ EOS_ID = 1
 EOS_PIECE = "<|endoftext|>"
 NUM_RESERVED = 8
 RESERVED_PIECES = tuple(f"<|reserved_{i}|>" for i in range(NUM_RESERVED))
+_FIRST_LEARNED_ID = 2 + NUM_RESERVED + 256  # <unk>, EOS, the reserved pieces, the byte pieces
 DEFAULT_VOCAB_SIZE = 32768
 
 # Sentencepiece writes spaces as U+2581 and decodes every U+2581 back to a
@@ -31,6 +32,11 @@ DEFAULT_VOCAB_SIZE = 32768
 # as its three UTF-8 byte pieces, which decode to U+2581 itself.
 _META = "\u2581"
 _META_BYTE_PIECES = tuple(f"<0x{b:02X}>" for b in _META.encode("utf-8"))
+
+
+# Character coverages tried in turn when a small vocabulary cannot hold every character
+# the first one asks for: the rarest characters then go through byte pieces instead.
+_FALLBACK_COVERAGES = (0.999, 0.995, 0.99, 0.98)  # sentencepiece accepts 0.98 to 1
 
 
 def train_tokenizer(
@@ -45,44 +51,62 @@ def train_tokenizer(
 
     `vocab_size` is an upper bound: on a sample with fewer distinct merges the
     model holds as many pieces as the sample supports (read the size used from
-    `Tokenizer(proto).vocab_size`). Texts longer than `max_sentence_bytes` are cut at line boundaries rather
-    than silently skipped (sentencepiece drops over-long sentences).
-    `num_threads` is a fixed number, not the machine's core count: the model
-    file records it, so it must not vary for reruns to give identical bytes.
+    `Tokenizer(proto).vocab_size`), and a vocabulary too small for every
+    character `character_coverage` asks for lowers the coverage (rarer characters
+    are then spelled in byte pieces) instead of failing. Texts longer than
+    `max_sentence_bytes` are cut at line boundaries rather than silently skipped
+    (sentencepiece drops over-long sentences). `num_threads` is a fixed number,
+    not the machine's core count: the model file records it, so it must not vary
+    for reruns to give identical bytes.
     """
-    sentences = (chunk for text in texts for chunk in sentence_chunks(text, max_sentence_bytes))
+    minimum = _FIRST_LEARNED_ID + 1
+    if vocab_size < minimum:
+        raise ValueError(f"vocab_size={vocab_size} is too small: the special and byte pieces "
+                         f"alone take {_FIRST_LEARNED_ID}; use at least {minimum}")
+    sentences = [chunk for text in texts for chunk in sentence_chunks(text, max_sentence_bytes)]
+    coverages = (character_coverage, *(c for c in _FALLBACK_COVERAGES if c < character_coverage))
+    for coverage in coverages:
+        try:
+            return _train(sentences, vocab_size, coverage, max_sentence_bytes, num_threads)
+        except RuntimeError as e:
+            if "smaller than required_chars" not in str(e):
+                raise ValueError(f"sentencepiece training failed (vocab_size={vocab_size}): {e}") from e
+            if coverage == coverages[-1]:
+                raise ValueError(f"vocab_size={vocab_size} cannot hold this sample's characters even "
+                                 f"at character coverage {coverage}: {e}; use a larger vocabulary") from e
+
+
+def _train(sentences: list[str], vocab_size: int, character_coverage: float,
+           max_sentence_bytes: int, num_threads: int) -> bytes:
     model = io.BytesIO()
-    try:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=sentences,
-            model_writer=model,
-            model_type="bpe",
-            vocab_size=vocab_size,
-            byte_fallback=True,
-            unk_id=UNK_ID,
-            eos_id=EOS_ID,
-            bos_id=-1,
-            pad_id=-1,
-            eos_piece=EOS_PIECE,
-            control_symbols=list(RESERVED_PIECES),
-            normalization_rule_name="identity",
-            add_dummy_prefix=False,
-            remove_extra_whitespaces=False,
-            allow_whitespace_only_pieces=True,
-            split_digits=True,
-            character_coverage=character_coverage,
-            max_sentence_length=max_sentence_bytes,
-            # Deterministic: train on every sentence given, in order.
-            input_sentence_size=0,
-            shuffle_input_sentence=False,
-            num_threads=num_threads,
-            # A sample too small for vocab_size gives the largest vocabulary it supports;
-            # Tokenizer.vocab_size says which.
-            hard_vocab_limit=False,
-            minloglevel=2,
-        )
-    except RuntimeError as e:
-        raise ValueError(f"sentencepiece training failed (vocab_size={vocab_size}): {e}") from e
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=vocab_size,
+        byte_fallback=True,
+        unk_id=UNK_ID,
+        eos_id=EOS_ID,
+        bos_id=-1,
+        pad_id=-1,
+        eos_piece=EOS_PIECE,
+        control_symbols=list(RESERVED_PIECES),
+        normalization_rule_name="identity",
+        add_dummy_prefix=False,
+        remove_extra_whitespaces=False,
+        allow_whitespace_only_pieces=True,
+        split_digits=True,
+        character_coverage=character_coverage,
+        max_sentence_length=max_sentence_bytes,
+        # Deterministic: train on every sentence given, in order.
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        num_threads=num_threads,
+        # A sample too small for vocab_size gives the largest vocabulary it supports;
+        # Tokenizer.vocab_size says which.
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     return model.getvalue()
 
 

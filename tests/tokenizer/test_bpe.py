@@ -68,8 +68,20 @@ def test_compresses_english(tok, corpus):
 
 
 def test_too_small_vocab_is_a_clear_error(corpus):
-    with pytest.raises(ValueError, match="vocab_size=100"):
+    with pytest.raises(ValueError, match="vocab_size=100 is too small: .* use at least 267"):
         train_tokenizer(corpus[:50], vocab_size=100)
+
+
+def test_a_vocab_short_of_characters_spells_rare_ones_in_bytes():
+    """More distinct characters than a small vocabulary holds at the default coverage:
+    it trains at a lower coverage instead of failing, and stays lossless."""
+    common = "the quick brown fox jumps over the lazy dog. " * 40
+    rare = "".join(chr(c) for c in range(0x3041, 0x3041 + 60))  # 60 kana, once each
+    texts = [common + rare[i:i + 3] for i in range(0, 60, 3)]
+    assert 2 + len(RESERVED_PIECES) + 256 + len(set("".join(texts))) > 300  # all would not fit
+    tok = Tokenizer.from_bytes(train_tokenizer(texts, vocab_size=300))
+    assert tok.vocab_size <= 300
+    assert all(tok.decode(tok.encode(t)) == t for t in texts)
 
 
 def test_not_a_cc2gpt_model_is_rejected(corpus):
