@@ -15,6 +15,7 @@ from cc2gpt.pipeline.filters import FilterConfig, parse_filter_overrides
 from cc2gpt.pipeline.langid import LanguageConfig
 from cc2gpt.pipeline.logs import LEVELS
 from cc2gpt.pipeline.warc import DEFAULT_RANGE_BYTES
+from cc2gpt.tokenizer.bpe import MIN_VOCAB_SIZE
 from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION
 
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok = p.add_mutually_exclusive_group()
     tok.add_argument("--tokenizer", help="use this tokenizer instead of training one: a cc2gpt "
                      "sentencepiece model or a Hugging Face tokenizer.json (e.g. GPT-2's)")
-    tok.add_argument("--vocab-size", type=int, default=TokenizeConfig.vocab_size,
+    tok.add_argument("--vocab-size", type=_vocab_size, default=TokenizeConfig.vocab_size,
                      help="vocabulary of the tokenizer trained on the kept documents")
     p.add_argument("--tokenizer-sample-bytes", type=int, default=TokenizeConfig.sample_bytes)
     p.add_argument("--shard-tokens", type=int, default=TokenizeConfig.shard_tokens,
@@ -108,3 +109,12 @@ def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
         log_level=args.log_level,
     )
     return config, beam_args
+
+
+def _vocab_size(value: str) -> int:
+    """--vocab-size, refused before any work when the fixed pieces leave no room."""
+    n = int(value)
+    if n < MIN_VOCAB_SIZE:
+        raise argparse.ArgumentTypeError(f"{n} is below {MIN_VOCAB_SIZE} (the special and byte "
+                                         "pieces every cc2gpt tokenizer holds, plus one)")
+    return n

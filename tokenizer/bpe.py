@@ -25,6 +25,7 @@ EOS_PIECE = "<|endoftext|>"
 NUM_RESERVED = 8
 RESERVED_PIECES = tuple(f"<|reserved_{i}|>" for i in range(NUM_RESERVED))
 _FIRST_LEARNED_ID = 2 + NUM_RESERVED + 256  # <unk>, EOS, the reserved pieces, the byte pieces
+MIN_VOCAB_SIZE = _FIRST_LEARNED_ID + 1
 DEFAULT_VOCAB_SIZE = 32768
 
 # Sentencepiece writes spaces as U+2581 and decodes every U+2581 back to a
@@ -59,10 +60,9 @@ def train_tokenizer(
     not the machine's core count: the model file records it, so it must not vary
     for reruns to give identical bytes.
     """
-    minimum = _FIRST_LEARNED_ID + 1
-    if vocab_size < minimum:
+    if vocab_size < MIN_VOCAB_SIZE:
         raise ValueError(f"vocab_size={vocab_size} is too small: the special and byte pieces "
-                         f"alone take {_FIRST_LEARNED_ID}; use at least {minimum}")
+                         f"alone take {_FIRST_LEARNED_ID}; use at least {MIN_VOCAB_SIZE}")
     sentences = [chunk for text in texts for chunk in sentence_chunks(text, max_sentence_bytes)]
     coverages = (character_coverage, *(c for c in _FALLBACK_COVERAGES if c < character_coverage))
     for coverage in coverages:

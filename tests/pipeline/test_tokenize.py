@@ -152,3 +152,13 @@ def test_cli_trains_the_same_model_as_the_job(tmp_path, docs):
     cc2gpt.main(["tokenizer", "train", "--input", str(tmp_path / "documents"), "--vocab-size", "512",
                  "--output", str(tmp_path / "cli.model"), "--sample-bytes", "60000"])
     assert (tmp_path / "cli.model").read_bytes() == (tmp_path / "job.model").read_bytes()
+
+
+def test_a_vocabulary_below_the_fixed_pieces_is_refused_before_the_job(capsys):
+    from cc2gpt.pipeline.options import parse_args
+    from cc2gpt.tokenizer.bpe import MIN_VOCAB_SIZE
+    with pytest.raises(SystemExit):
+        parse_args(["--input", "x", "--output", "y", "--vocab-size", str(MIN_VOCAB_SIZE - 1)])
+    assert f"is below {MIN_VOCAB_SIZE}" in capsys.readouterr().err
+    config, _ = parse_args(["--input", "x", "--output", "y", "--vocab-size", str(MIN_VOCAB_SIZE)])
+    assert config.tokenize.vocab_size == MIN_VOCAB_SIZE
