@@ -1,5 +1,5 @@
 """Fixture data for the trainer: token shards made directly with the tokenizer package
-from real text in ../shared/data/lm_corpus (the Beam job's path is the lead's test)."""
+from real text in ../shared/data/lm_corpus (tests/test_end_to_end.py covers the Beam job's path)."""
 
 import json
 from pathlib import Path
