@@ -12,13 +12,15 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from cc2gpt.pipeline.dedup import Dedup
+from cc2gpt.pipeline.dedup.minhash import MinHasher
 from cc2gpt.pipeline.doc import REJECTED
 from cc2gpt.pipeline.extract import ExtractFn
 from cc2gpt.pipeline.langid import LanguageFn
 from cc2gpt.pipeline.options import CurateConfig
 from cc2gpt.pipeline.progress import Count
 from cc2gpt.pipeline.quality import Quality, URLFilterFn, quality_steps
-from cc2gpt.pipeline.sinks import WriteDocuments, write_bytes
+from cc2gpt.pipeline.sinks import WriteDocuments, WriteRejected, read_texts, write_bytes, write_empty
+from cc2gpt.pipeline.stash import TEMPORARY, Stash, remove_temporary
 from cc2gpt.pipeline.tokenize import TrainTokenizer, WriteTokenShards
 from cc2gpt.pipeline.warc import ReadWarc
 from cc2gpt.tokenizer import Tokenizer
@@ -33,6 +35,7 @@ class Curate(beam.PTransform):
         super().__init__()
         self.config = config
         self.steps = quality_steps(config.filters)
+        self.signals = sorted({name for step in self.steps for name in step.signals})
 
     def expand(self, pbegin):
         cfg, out = self.config, self.config.output
@@ -40,24 +43,32 @@ class Curate(beam.PTransform):
         pages = read["pages"] | "URLFilter" >> _stage(URLFilterFn(cfg.filters.url_blocklist))
         extracted = pages.kept | "Extract" >> _stage(ExtractFn(cfg.extract))
         identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))
-        quality = identified.kept | "FiltersAndRewriters" >> Quality(self.steps)
-        deduped = quality["kept"] | "Dedup" >> Dedup(cfg.dedup, out)
+        quality = identified.kept | "FiltersAndRewriters" >> Quality(self.steps, lambda: self._stash("rejected"))
+        # From here on documents wait in temporary Parquet; references to them flow on.
+        filtered = quality["kept"] | "StashKept" >> self._stash("kept", dedup=True)
+        deduped = filtered | "Dedup" >> Dedup(cfg.dedup, out)
         kept = deduped["kept"]
-        model = self._tokenizer(pbegin, kept)
-        shards = kept | "Tokenize" >> WriteTokenShards(
-            out, beam.pvalue.AsSingleton(model), cfg.tokenize.shard_tokens, cfg.tokenize.val_fraction)
+        written = (deduped["rejected"], kept) | "Decided" >> beam.Flatten() | "WriteDocuments" >> WriteDocuments(
+            out, self.signals)
+        model = self._tokenizer(pbegin, written.documents)
+        shards = (written.documents | "ReadForTokens" >> beam.FlatMap(read_texts)
+                  | "Tokenize" >> WriteTokenShards(out, beam.pvalue.AsSingleton(model), cfg.tokenize.shard_tokens,
+                                                   cfg.tokenize.val_fraction))
 
-        rejected = (pages[REJECTED], extracted[REJECTED], identified[REJECTED], quality["rejected"],
-                    deduped["rejected"]) | "AllRejected" >> beam.Flatten()
+        stashed = (pages[REJECTED] | "StashURLRejects" >> self._stash("rejected"),
+                   extracted[REJECTED] | "StashExtractRejects" >> self._stash("rejected"),
+                   identified[REJECTED] | "StashLanguageRejects" >> self._stash("rejected"),
+                   quality["rejected"]) | "StashedRejects" >> beam.Flatten()
+        rejected = (stashed, deduped["rejected"]) | "AllRejected" >> beam.Flatten()
         for name, pcoll in (("pages", read["pages"]), ("skipped", read["skipped"]),
                             ("filtered", quality["kept"]), ("kept", kept)):
             _ = pcoll | f"Progress_{name}" >> Count(name)   # the live progress line's counts
-        signals = sorted({name for step in self.steps for name in step.signals})
-        written = (
-            (kept | "WriteDocuments" >> WriteDocuments(out, "documents", signals),
-             rejected | "WriteRejected" >> WriteDocuments(out, "rejected", signals, rejected=True),
-             *([deduped["signature_files"]] if "signature_files" in deduped else []))
-            | "AllParquet" >> beam.Flatten())
+        files = ((written.documents, written.rejected, stashed | "WriteRejected" >> WriteRejected(out),
+                  *([deduped["signature_files"]] if "signature_files" in deduped else []))
+                 | "AllParquet" >> beam.Flatten())
+        files = (files, pbegin | "Folders" >> beam.Create(["documents", "rejected"])
+                 | "EmptyFolders" >> beam.FlatMap(write_empty, out, self.signals, beam.pvalue.AsList(files))
+                 ) | "EveryFile" >> beam.Flatten()
         return (
             pbegin
             | "ManifestSeed" >> beam.Create([None])
@@ -65,16 +76,23 @@ class Curate(beam.PTransform):
                 _write_manifest, cfg,
                 model=beam.pvalue.AsSingleton(model),
                 shards=beam.pvalue.AsList(shards),
-                parquet=beam.pvalue.AsList(written),
+                parquet=beam.pvalue.AsList(files),
                 **_funnel(read, rejected, kept))
         )
 
-    def _tokenizer(self, pbegin, kept):
+    def _stash(self, kind: str, dedup: bool = False) -> Stash:
+        """Documents to OUT/_temporary/<kind>/, with dedup's keys when they are about to be deduplicated."""
+        dcfg = self.config.dedup
+        hasher = MinHasher(dcfg.num_perm, dcfg.ngram, dcfg.seed, *dcfg.bands_rows()) if dedup and dcfg.fuzzy else None
+        return Stash(f"{self.config.output}/{TEMPORARY}/{kind}", self.signals, dedup, hasher)
+
+    def _tokenizer(self, pbegin, documents):
         """The tokenizer file's bytes: the given one (a sentencepiece model or a tokenizer.json,
         checked here, before the job runs), copied into OUT, or a model trained here."""
         tcfg, out = self.config.tokenize, self.config.output
         if tcfg.tokenizer is None:
-            return kept | "TrainTokenizer" >> TrainTokenizer(
+            texts = documents | "ReadForSample" >> beam.FlatMap(read_texts)
+            return texts | "TrainTokenizer" >> TrainTokenizer(
                 tcfg.vocab_size, f"{out}/{TOKENIZER_PATH}", sample_bytes=tcfg.sample_bytes,
                 val_fraction=tcfg.val_fraction)
         with FileSystems.open(tcfg.tokenizer) as f:
@@ -111,6 +129,7 @@ def _write_manifest(_, config: CurateConfig, model, shards, parquet, pages, skip
     build_manifest refuses a funnel that does not add up (pages = rejected + kept).
     An empty model (nothing kept for the train split) is recorded as no tokenizer.
     """
+    remove_temporary(config.output)
     tokenizer = Tokenizer.from_bytes(model) if model else None
     manifest = build_manifest(
         tokenizer=tokenizer, tokenizer_path=tokenizer_relpath(tokenizer) if tokenizer else None,

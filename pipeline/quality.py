@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from itertools import groupby
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -115,11 +116,17 @@ def _count_kept(doc: Doc, counter=Metrics.counter("quality", "kept")) -> Doc:
 
 
 class Quality(beam.PTransform):
-    """PCollection[Doc] -> {"kept", "rejected"} through `steps` (filters and rewriters) in order."""
+    """PCollection[Doc] -> {"kept", "rejected"} through `steps` (filters and rewriters) in order.
 
-    def __init__(self, steps: list[Step]):
+    `park_rejects` makes a transform that each filter stage's rejects go through
+    before they are merged (the curation job parks them in Parquet there, where
+    they were made: a runner may hold a merge's input in memory).
+    """
+
+    def __init__(self, steps: list[Step], park_rejects: Callable[[], beam.PTransform] | None = None):
         super().__init__()
         self.steps = list(steps)
+        self.park_rejects = park_rejects
 
     def expand(self, docs):
         rejected = []
@@ -129,7 +136,8 @@ class Quality(beam.PTransform):
             if is_filter:
                 out = docs | label >> beam.ParDo(FilterFn(group)).with_outputs(REJECTED, main="kept")
                 docs = out.kept
-                rejected.append(out[REJECTED])
+                rejected.append(out[REJECTED] if self.park_rejects is None
+                                else out[REJECTED] | f"Park{label}" >> self.park_rejects())
             else:
                 docs = docs | label >> beam.ParDo(RewriteFn(group))
         kept = docs | "CountKept" >> beam.Map(_count_kept)

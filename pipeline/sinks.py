@@ -2,10 +2,15 @@
 
 Each quality signal a filter or rewriter computed becomes its own float column,
 so users can re-threshold with pyarrow without rerunning the job. Rejected rows
-add the `stage`, `reason` and `duplicate_of` columns.
+add the `stage`, `reason` and `duplicate_of` columns. The documents reach the
+sinks parked in temporary Parquet files (`pipeline.stash`), and dedup's
+decisions on their references say which folder each row goes to.
 """
+import io
+
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from cc2gpt.pipeline.doc import Doc, columns
@@ -36,22 +41,105 @@ def _float_or_none(value):
 
 
 class WriteDocuments(beam.PTransform):
-    """Docs -> OUT/<folder>/part-*.parquet; yields the written file names."""
+    """DocRefs of stashed documents after dedup -> OUT/documents/ and OUT/rejected/ Parquet files.
 
-    def __init__(self, out_dir: str, folder: str, signal_names: list[str], rejected: bool = False):
+    Each temporary file becomes one file in each folder: its rows read back,
+    kept ones with the cluster size dedup gave them, the others with dedup's
+    stage, reason and `duplicate_of`. A file's name comes from its temporary
+    file's, so a retried write replaces the same file. Output: the paths
+    written (rejected ones tagged `rejected`).
+    """
+
+    def __init__(self, out_dir: str, signal_names: list[str]):
         super().__init__()
-        self.prefix = f"{out_dir}/{folder}/part"
-        self.signal_names = list(signal_names)
-        self.rejected = rejected
+        self.out_dir, self.signal_names = out_dir, list(signal_names)
 
-    def expand(self, docs):
-        return (
-            docs
-            | "ToRow" >> beam.Map(to_row, self.signal_names, self.rejected)
-            | "Parquet" >> beam.io.WriteToParquet(
-                self.prefix, document_schema(self.signal_names, self.rejected),
-                codec="zstd", file_name_suffix=".parquet")
-        )
+    def expand(self, refs):
+        return (refs
+                | "ByFile" >> beam.Map(lambda ref: (ref.file, ref))
+                | "GroupByFile" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteDecidedFn(self.out_dir, self.signal_names))
+                .with_outputs("rejected", main="documents"))
+
+
+class _WriteDecidedFn(beam.DoFn):
+    def __init__(self, out_dir: str, signal_names: list[str]):
+        self.out_dir = out_dir
+        self.kept_schema = document_schema(signal_names)
+
+    def process(self, element):
+        path, refs = element
+        refs = sorted(refs, key=lambda ref: ref.row)
+        table = read_table(path)
+        if [ref.row for ref in refs] != list(range(table.num_rows)):
+            raise ValueError(f"{path}: {table.num_rows} rows but decisions for rows {[r.row for r in refs]}")
+        name = _final_name(path)
+        kept = [ref for ref in refs if not ref.stage]
+        if kept:
+            rows = table.take([ref.row for ref in kept]).select(self.kept_schema.names)
+            rows = rows.set_column(rows.schema.get_field_index("dup_cluster_size"), "dup_cluster_size",
+                                   pa.array([ref.dup_cluster_size for ref in kept], pa.int64()))
+            yield write_table(rows, f"{self.out_dir}/documents/{name}")
+        dropped = [ref for ref in refs if ref.stage]
+        if dropped:
+            rows = table.take([ref.row for ref in dropped])
+            for column in ("stage", "reason", "duplicate_of"):
+                rows = rows.set_column(rows.schema.get_field_index(column), column,
+                                       pa.array([getattr(ref, column) for ref in dropped], pa.string()))
+            yield beam.pvalue.TaggedOutput("rejected", write_table(rows, f"{self.out_dir}/rejected/{name}"))
+
+
+class WriteRejected(beam.PTransform):
+    """DocRefs of stashed rejects -> their temporary files copied into OUT/rejected/; the paths.
+
+    Copied, not moved, so a retried copy finds its file; `stash.remove_temporary` deletes them.
+    """
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, refs):
+        return (refs
+                | "Files" >> beam.Map(lambda ref: ref.file)
+                | "Distinct" >> beam.Distinct()
+                | "Copy" >> beam.Map(self._copy))
+
+    def _copy(self, path: str) -> str:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            data = f.read()   # not FileSystems.copy: a local copy does not create the folder
+        final = f"{self.out_dir}/rejected/{_final_name(path)}"
+        write_bytes(data, final)
+        return final
+
+
+def _final_name(temporary_path: str) -> str:
+    return f"part-{FileSystems.split(temporary_path)[1]}"
+
+
+def write_empty(folder: str, out_dir: str, signal_names: list[str], written: list[str]) -> list[str]:
+    """OUT/<folder>/part-empty.parquet with the folder's schema when the job wrote no file there,
+    so the folder always reads as a table."""
+    prefix = f"{out_dir}/{folder}/"
+    if any(path.startswith(prefix) for path in written):
+        return []
+    schema = document_schema(signal_names, rejected=folder == "rejected")
+    return [write_table(schema.empty_table(), f"{prefix}part-empty.parquet")]
+
+
+def write_table(table: pa.Table, path: str) -> str:
+    """One zstd Parquet file through FileSystems (local, gs://, s3://), written in one piece."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(buf.getvalue())
+    return path
+
+
+def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
+    """A Parquet file through FileSystems, read in one piece."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return pq.read_table(io.BytesIO(f.read()), columns=columns)
 
 
 def write_bytes(data: bytes, path: str) -> bytes:
@@ -59,3 +147,10 @@ def write_bytes(data: bytes, path: str) -> bytes:
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(data)
     return data
+
+
+def read_texts(path: str):
+    """The (id, text) of a written documents file, as Docs for the tokenization stage."""
+    table = read_table(path, columns=["id", "text"])
+    for doc_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist()):
+        yield Doc(id=doc_id, url="", crawl_date="", text=text)

@@ -1,7 +1,9 @@
 """Dedup stage: exact (normalized-text hash), then MinHash/LSH near-duplicates.
 
 `Dedup(config, out)` maps PCollection[Doc] to {"kept", "rejected"} (plus
-"signature_files" when `out` is given); kept documents carry
+"signature_files" when `out` is given), or the same of `pipeline.stash.DocRef`s:
+the curation job decides on references that carry each document's text hash
+and signature, not its text. Kept documents carry
 `dup_cluster_size` (documents they stand for, themselves included), rejected
 ones stage "dedup", a reason (`exact_duplicate` or `near_duplicate`) and
 `duplicate_of`: the id of the kept document (for a match against a previous
@@ -23,7 +25,7 @@ from cc2gpt.pipeline.dedup.exact import STAGE, ExactDedup
 from cc2gpt.pipeline.dedup.fuzzy import CandidateEdges, MatchPrevious, Signatures
 from cc2gpt.pipeline.dedup.minhash import MinHasher
 from cc2gpt.pipeline.dedup.store import ReadSignatures, WriteSignatures
-from cc2gpt.pipeline.doc import REJECTED, Doc
+from cc2gpt.pipeline.doc import REJECTED
 
 __all__ = ["Dedup", "DedupConfig"]
 
@@ -127,12 +129,12 @@ class _Decide(beam.DoFn):
 def repoint(group):
     """Exact duplicates of a doc that fuzzy dedup dropped point to the doc kept in its place.
 
-    The group holds the rejects (Docs) and at most one new target (str). Two
+    The group holds the rejects (Docs or DocRefs) and at most one new target (str). Two
     passes over Beam's re-iterable values rather than CoGroupByKey, which would
     hold all copies of a page copied thousands of times in one list.
     """
     _, values = group
     target = next((v for v in values if isinstance(v, str)), None)
     for doc in values:
-        if isinstance(doc, Doc):
+        if not isinstance(doc, str):
             yield doc if target is None else dataclasses.replace(doc, duplicate_of=target)

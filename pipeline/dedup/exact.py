@@ -5,7 +5,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from cc2gpt.pipeline.dedup.normalize import text_hash
-from cc2gpt.pipeline.doc import REJECTED
+from cc2gpt.pipeline.doc import REJECTED, Doc
 
 STAGE = "dedup"
 
@@ -37,13 +37,18 @@ class KeepSmallestId(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(REJECTED, doc.reject(STAGE, "exact_duplicate", keep_id))
 
 
+def exact_key(doc) -> str:
+    """A Doc's normalized-text hash, or the one a stashed document's reference carries."""
+    return text_hash(doc.text) if isinstance(doc, Doc) else doc.text_hash
+
+
 class ExactDedup(beam.PTransform):
-    """PCollection[Doc] -> {"kept", "rejected"}; kept docs carry their group size."""
+    """PCollection[Doc or DocRef] -> {"kept", "rejected"}; kept ones carry their group size."""
 
     def expand(self, docs):
         return (
             docs
-            | "KeyByTextHash" >> beam.Map(lambda doc: (text_hash(doc.text), doc))
+            | "KeyByTextHash" >> beam.Map(lambda doc: (exact_key(doc), doc))
             | "GroupIdentical" >> beam.GroupByKey()
             | "KeepSmallestId" >> beam.ParDo(KeepSmallestId()).with_outputs(REJECTED, main="kept")
         )

@@ -3,25 +3,34 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from cc2gpt.pipeline.dedup.minhash import MinHasher, similarity
+from cc2gpt.pipeline.doc import Doc
 
 
 class Sign(beam.DoFn):
-    """Batch of docs -> (id, signature) per doc with words (datasketch's bulk generator)."""
+    """Batch of docs -> (id, signature) per doc with words (datasketch's bulk generator).
+
+    A stashed document's reference (`pipeline.stash.DocRef`) brings its signature along.
+    """
 
     def __init__(self, hasher: MinHasher):
         self.hasher = hasher
         self.wordless = Metrics.counter("dedup", "docs_without_shingles")
 
     def process(self, batch):
-        for doc, sig in zip(batch, self.hasher.signatures([d.text for d in batch])):
+        for doc, sig in zip(batch, self._signatures(batch)):
             if sig is None:
                 self.wordless.inc()   # nothing to compare: such a doc is only exact-deduplicated
             else:
                 yield doc.id, sig
 
+    def _signatures(self, batch):
+        if isinstance(batch[0], Doc):
+            return self.hasher.signatures([d.text for d in batch])
+        return [ref.signature for ref in batch]
+
 
 class Signatures(beam.PTransform):
-    """PCollection[Doc] -> PCollection[(id, signature bytes)]."""
+    """PCollection[Doc or DocRef] -> PCollection[(id, signature bytes)]."""
 
     def __init__(self, hasher: MinHasher, batch_size: int):
         super().__init__()
