@@ -76,17 +76,21 @@ class _WriteDecidedFn(beam.DoFn):
         name = _final_name(path)
         kept = [ref for ref in refs if not ref.stage]
         if kept:
-            rows = table.take([ref.row for ref in kept]).select(self.kept_schema.names)
-            rows = rows.set_column(rows.schema.get_field_index("dup_cluster_size"), "dup_cluster_size",
-                                   pa.array([ref.dup_cluster_size for ref in kept], pa.int64()))
+            rows = _decided(table, kept, ("dup_cluster_size",)).select(self.kept_schema.names)
             yield write_table(rows, f"{self.out_dir}/documents/{name}")
         dropped = [ref for ref in refs if ref.stage]
         if dropped:
-            rows = table.take([ref.row for ref in dropped])
-            for column in ("stage", "reason", "duplicate_of"):
-                rows = rows.set_column(rows.schema.get_field_index(column), column,
-                                       pa.array([getattr(ref, column) for ref in dropped], pa.string()))
+            rows = _decided(table, dropped, ("dup_cluster_size", "stage", "reason", "duplicate_of"))
             yield beam.pvalue.TaggedOutput("rejected", write_table(rows, f"{self.out_dir}/rejected/{name}"))
+
+
+def _decided(table: pa.Table, refs: list, columns: tuple[str, ...]) -> pa.Table:
+    """The rows `refs` point to, with the columns dedup decided taken from the refs."""
+    rows = table.take([ref.row for ref in refs])
+    for column in columns:
+        values = pa.array([getattr(ref, column) for ref in refs], rows.schema.field(column).type)
+        rows = rows.set_column(rows.schema.get_field_index(column), column, values)
+    return rows
 
 
 class WriteRejected(beam.PTransform):

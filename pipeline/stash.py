@@ -88,9 +88,9 @@ class Stash(beam.PTransform):
     """
 
     def __init__(self, folder: str, signal_names: list[str], dedup_keys: bool = False,
-                 hasher: MinHasher | None = None):
+                 hasher: MinHasher | None = None, max_chars: int = 16 << 20):
         super().__init__()
-        self.fn = StashFn(folder, signal_names, dedup_keys, hasher)
+        self.fn = StashFn(folder, signal_names, dedup_keys, hasher, max_chars)
 
     def expand(self, docs):
         return docs | "Park" >> beam.ParDo(self.fn)
@@ -99,8 +99,10 @@ class Stash(beam.PTransform):
 def remove_temporary(out: str) -> None:
     """Delete OUT/_temporary/ (every stashed file, including orphans of retried bundles)."""
     tmp = f"{out}/{TEMPORARY}"
-    files = [m.path for m in FileSystems.match([f"{tmp}/**"])[0].metadata_list]
+    if FileSystems.get_filesystem(tmp).has_dirs():   # a local folder
+        if FileSystems.exists(tmp):
+            FileSystems.delete([tmp])
+        return
+    files = [m.path for m in FileSystems.match([f"{tmp}/**"])[0].metadata_list]   # gs://, s3://: by prefix
     if files:
         FileSystems.delete(files)
-    if FileSystems.exists(tmp):   # a local directory (object stores have none left)
-        FileSystems.delete([tmp])

@@ -12,6 +12,7 @@ Apache-2.0), copied as data.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from functools import lru_cache
 
@@ -39,10 +40,28 @@ def english():
     """This thread's spaCy blank English pipeline (tokenizer + sentencizer), loaded on first use."""
     nlp = getattr(_local, "nlp", None)
     if nlp is None or len(nlp.vocab) > MAX_LEXEMES:
-        import spacy
-        nlp = _local.nlp = spacy.blank("en")
+        nlp = _local.nlp = _import_spacy().blank("en")
         nlp.add_pipe("sentencizer")
     return nlp
+
+
+def _import_spacy():
+    """spaCy, imported without torch unless the process already has it.
+
+    spaCy's thinc imports torch when it is installed (some 180 MB per worker and
+    seconds of start-up); the rule-based tokenizer never uses it, and pipeline/
+    never imports torch, so in a curation worker the import is refused. A
+    process that already holds torch (a test, a notebook) keeps it.
+    """
+    if "torch" in sys.modules:
+        import spacy
+        return spacy
+    sys.modules["torch"] = None   # makes `import torch` raise ImportError: thinc then runs without it
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
 
 
 @lru_cache(maxsize=4)  # the Gopher filters read the same text one after the other

@@ -6,6 +6,8 @@ A filter answers True (keep) or a reason; a rewriter returns new text and never 
 import dataclasses
 import inspect
 import random
+import subprocess
+import sys
 
 import pytest
 from hypothesis import example, given, settings
@@ -428,3 +430,12 @@ def test_every_step_declares_prefixed_signals():
     assert any(isinstance(s, PIIMask) for s in steps)
     for step in steps:
         assert all(s.startswith(step.name + "_") for s in step.signals)
+
+
+def test_spacy_loads_without_torch_in_a_curation_worker():
+    """thinc would import torch (some 180 MB per worker); the tokenizer never needs it, later imports still work."""
+    code = ("import sys; from cc2gpt.pipeline.filters.text import split_words; "
+            "assert split_words(\"don't stop\") == ('do', \"n't\", 'stop'); "
+            "assert 'torch' not in sys.modules; import torch; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -91,7 +91,8 @@ class RemoteFileSystem(LocalFileSystem):
         return FileMetadata(path, found.size_in_bytes, found.last_updated_in_seconds)
 
     def delete(self, paths):
-        return super().delete([self.local(p) for p in paths])
+        for p in paths:   # objects by name (LocalFileSystem.delete would match local paths as remote ones)
+            os.remove(self.local(p))
 
 
 def test_job_uses_only_filesystems(tmp_path, monkeypatch):
