@@ -57,6 +57,10 @@ def test_documents_and_rejects_are_parquet_with_signals(out, manifest):
     assert keys == set(manifest["funnel"]["rejected"])
     signatures = pq.read_table(out / "dedup")   # what a later run's --dedup-against reads
     assert sorted(signatures["id"].to_pylist()) == sorted(docs["id"].to_pylist())
+    # each kept document stands for itself and the duplicates dropped for it, read back from parked files
+    dedup_rejects = sum(n for reason, n in manifest["funnel"]["rejected"].items() if reason.startswith("dedup:"))
+    assert sum(docs["dup_cluster_size"].to_pylist()) == docs.num_rows + dedup_rejects
+    assert not (out / "_temporary").exists()
 
 
 def test_tokenizer_checksum_and_token_shards_follow_the_contract(out, manifest):
