@@ -5,6 +5,14 @@ Extract -> LanguageID -> Filters and Rewriters (pipeline.quality) -> Dedup ->
 Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
 rejected with its stage and reason, or kept), and the manifest, written last,
 carries the funnel that proves it.
+
+Documents never travel through the job whole: the worker that read, extracted
+and filtered them parks them in temporary Parquet under OUT/_temporary/
+(`pipeline.stash`), and what flows on is a reference per document (its id,
+text hash and MinHash signature). Dedup decides on the references, the sinks
+write each parked file's rows to OUT/documents/ or OUT/rejected/ by those
+decisions, and the tokenizer stage reads the written documents back. So no
+stage's output grows with the text of the crawl, wherever the runner keeps it.
 """
 import json
 
