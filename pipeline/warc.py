@@ -377,29 +377,43 @@ def _local_workers(options) -> int:
 
 
 class ReadWarc(beam.PTransform):
-    """PBegin -> {"pages": PCollection[Page], "skipped": PCollection[str]}.
+    """PBegin -> {"pages": PCollection[Page], "docs": PCollection[Doc], "skipped": PCollection[str]}.
 
     The glob patterns are matched inside the job (no path list in the graph);
-    each file becomes byte ranges of `range_bytes` (the initial splits), and
+    each WARC file becomes byte ranges of `range_bytes` (the initial splits), and
     only the ranges, a few bytes each, are shuffled to spread them over the
     workers. Pages never leave the worker that read them: the stages after
     ReadWarc fuse with it, so what leaves that worker is extracted text.
+    Text datasets among the files (Parquet, JSONL, .txt, WET: pipeline.text_input)
+    are split and read the same way, into `docs` that skip extraction.
     """
 
     def __init__(self, patterns: list[str], max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
-                 range_bytes: int = DEFAULT_RANGE_BYTES):
+                 range_bytes: int = DEFAULT_RANGE_BYTES, txt_doc_bytes: int | None = None):
         super().__init__()
         self.patterns = list(patterns)
         self.max_page_bytes = max_page_bytes
         self.range_bytes = range_bytes
+        self.txt_doc_bytes = txt_doc_bytes  # None: text_input's default
 
     def expand(self, pbegin):
-        out = (pbegin
-               | "Patterns" >> beam.Create(self.patterns)
-               | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW)
-               | "ByteRanges" >> beam.FlatMap(byte_ranges, self.range_bytes,
-                                              _local_workers(pbegin.pipeline.options))
-               | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
-               | "ReadRecords" >> beam.ParDo(_ReadRangeFn(self.max_page_bytes))
-               .with_outputs("skipped", main="pages"))
-        return {"pages": out.pages, "skipped": out.skipped}
+        # imported here: pipeline.text_input builds on this module's helpers
+        from cc2gpt.pipeline.text_input import ReadTextFn, text_format, text_splits
+        workers = _local_workers(pbegin.pipeline.options)
+        files = (pbegin
+                 | "Patterns" >> beam.Create(self.patterns)
+                 | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW))
+        warcs, texts = files | "ByFormat" >> beam.Partition(
+            lambda file, _: int(text_format(file.path) is not None), 2)
+        records = (warcs
+                   | "ByteRanges" >> beam.FlatMap(byte_ranges, self.range_bytes, workers)
+                   | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
+                   | "ReadRecords" >> beam.ParDo(_ReadRangeFn(self.max_page_bytes))
+                   .with_outputs("skipped", main="pages"))
+        docs = (texts
+                | "TextSplits" >> beam.FlatMap(text_splits, self.range_bytes, workers)
+                | "SpreadTextSplits" >> beam.Distinct()
+                | "ReadTexts" >> beam.ParDo(ReadTextFn(self.txt_doc_bytes))
+                .with_outputs("skipped", main="docs"))
+        skipped = (records.skipped, docs.skipped) | "AllSkipped" >> beam.Flatten()
+        return {"pages": records.pages, "docs": docs.docs, "skipped": skipped}
