@@ -1,7 +1,7 @@
 """The curation job as one Beam graph: WARC files (and text datasets) in, OUT/ written.
 
 `Curate.expand` reads like DESIGN.md's stage list: Read -> URL filter ->
-Extract (text datasets' documents join after it) -> LanguageID -> Filters and Rewriters (pipeline.quality) -> Dedup ->
+Extract (which text datasets' documents pass through) -> LanguageID -> Filters and Rewriters (pipeline.quality) -> Dedup ->
 Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
 rejected with its stage and reason, or kept), and the manifest, written last,
 carries the funnel that proves it.
@@ -40,9 +40,7 @@ class Curate(beam.PTransform):
                                                cfg.txt_doc_kb << 10)
         pages = read["pages"] | "URLFilter" >> _stage(URLFilterFn(cfg.filters.url_blocklist))
         extracted = pages.kept | "Extract" >> _stage(ExtractFn(cfg.extract))
-        texts = read["docs"] | "URLFilterTexts" >> _stage(URLFilterFn(cfg.filters.url_blocklist))
-        docs = (extracted.kept, texts.kept) | "ExtractedAndTexts" >> beam.Flatten()  # text inputs join here
-        identified = docs | "LanguageID" >> _stage(LanguageFn(cfg.language))
+        identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))
         quality = identified.kept | "FiltersAndRewriters" >> Quality(self.steps)
         deduped = quality["kept"] | "Dedup" >> Dedup(cfg.dedup, out)
         kept = deduped["kept"]
@@ -50,10 +48,9 @@ class Curate(beam.PTransform):
         shards = kept | "Tokenize" >> WriteTokenShards(
             out, beam.pvalue.AsSingleton(model), cfg.tokenize.shard_tokens, cfg.tokenize.val_fraction)
 
-        rejected = (pages[REJECTED], texts[REJECTED], extracted[REJECTED], identified[REJECTED],
-                    quality["rejected"], deduped["rejected"]) | "AllRejected" >> beam.Flatten()
-        candidates = (read["pages"], read["docs"]) | "Candidates" >> beam.Flatten()  # pages and text documents
-        for name, pcoll in (("pages", candidates), ("skipped", read["skipped"]),
+        rejected = (pages[REJECTED], extracted[REJECTED], identified[REJECTED], quality["rejected"],
+                    deduped["rejected"]) | "AllRejected" >> beam.Flatten()
+        for name, pcoll in (("pages", read["pages"]), ("skipped", read["skipped"]),
                             ("filtered", quality["kept"]), ("kept", kept)):
             _ = pcoll | f"Progress_{name}" >> Count(name)   # the live progress line's counts
         signals = sorted({name for step in self.steps for name in step.signals})
@@ -70,7 +67,7 @@ class Curate(beam.PTransform):
                 model=beam.pvalue.AsSingleton(model),
                 shards=beam.pvalue.AsList(shards),
                 parquet=beam.pvalue.AsList(written),
-                **_funnel(candidates, read["skipped"], rejected, kept))
+                **_funnel(read, rejected, kept))
         )
 
     def _tokenizer(self, pbegin, kept):
@@ -96,11 +93,11 @@ def _stage(dofn: beam.DoFn) -> beam.ParDo:
     return beam.ParDo(dofn).with_outputs(REJECTED, main="kept")
 
 
-def _funnel(candidates, skipped, rejected, kept) -> dict:
+def _funnel(read, rejected, kept) -> dict:
     """The funnel's counts as side inputs of the manifest step."""
     return {
-        "pages": beam.pvalue.AsSingleton(candidates | "CountPages" >> beam.combiners.Count.Globally()),
-        "skipped": beam.pvalue.AsDict(skipped | "CountSkips" >> beam.combiners.Count.PerElement()),
+        "pages": beam.pvalue.AsSingleton(read["pages"] | "CountPages" >> beam.combiners.Count.Globally()),
+        "skipped": beam.pvalue.AsDict(read["skipped"] | "CountSkips" >> beam.combiners.Count.PerElement()),
         "rejected": beam.pvalue.AsDict(
             rejected | "RejectKey" >> beam.Map(lambda d: f"{d.stage}:{d.reason}")
             | "CountRejects" >> beam.combiners.Count.PerElement()),

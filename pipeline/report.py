@@ -149,7 +149,7 @@ def funnel_rows(manifest: dict, kept: dict, rejected: dict) -> list[tuple[str, i
     stage_of = rejected.get("stage", np.array([], dtype=object))
     rej_bytes = rejected.get("bytes", np.array([]))
     kept_bytes = int(np.sum(kept.get("bytes", 0)))
-    rows = [("records read", records, None), ("HTML pages", pages, None)]
+    rows = [("records read", records, None), ("pages and text documents", pages, None)]
     left = pages
     for i, stage in enumerate(stages):
         left -= sum(n for key, n in funnel["rejected"].items() if key.split(":")[0] == stage)

@@ -1,8 +1,9 @@
 """Text datasets as curation input: Parquet, JSONL, plain-text and WET files -> Docs.
 
-Extraction is skipped for these: `ReadWarc` reads them beside the WARC files
-and their documents join the job right after extraction (the URL filter still
-applies to a document with a URL). The format comes from the file name:
+Extraction is skipped for these: `ReadWarc` reads them beside the WARC files,
+in the same step, and their documents flow through the same fused stages as
+pages (the URL filter applies to a document with a URL, the extraction stage
+passes them on). The format comes from the file name:
 
   .parquet              a string `text` column, optional `id`, `url`, `crawl_date`;
                         read in groups of row groups of about the read range size
@@ -46,7 +47,7 @@ from apache_beam.metrics import Metrics
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from cc2gpt.pipeline.doc import Doc
-from cc2gpt.pipeline.warc import byte_ranges, record_id
+from cc2gpt.pipeline.warc import _ByteRange, _ReadRangeFn, byte_ranges, record_id
 
 DEFAULT_TXT_DOC_BYTES = 8192  # .txt files are cut into documents of about this size
 _FORMATS = ((".parquet", "parquet"), (".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".txt", "txt"),
@@ -88,7 +89,8 @@ def text_splits(file, range_bytes: int, min_ranges: int = 1) -> Iterator[tuple[s
         if not path.lower().endswith(".gz"):
             yield from byte_ranges(file, range_bytes, min_ranges)
             return
-    yield path, 0, file.size_in_bytes
+    if file.size_in_bytes:
+        yield path, 0, file.size_in_bytes
 
 
 def _parquet_file(f, path: str) -> pq.ParquetFile:
@@ -231,17 +233,35 @@ def read_wet(f, path: str) -> Iterator[Doc | str]:
         yield "bad_record"
 
 
-class ReadTextFn(beam.DoFn):
-    """A (path, start, stop) piece of a text file -> Docs (main) and skip reasons (tagged "skipped")."""
+def file_ranges(file, range_bytes: int, min_ranges: int = 1) -> Iterator[tuple[str, int, int]]:
+    """The (path, start, stop) pieces of one matched file: `text_splits` for a text dataset,
+    else the WARC file's byte ranges."""
+    if text_format(file.path) is None:
+        return byte_ranges(file, range_bytes, min_ranges)
+    return text_splits(file, range_bytes, min_ranges)
 
-    def __init__(self, txt_doc_bytes: int | None = None):
+
+class ReadRangeOrTextFn(_ReadRangeFn):
+    """A WARC byte range (as `_ReadRangeFn`) or a text dataset's piece -> Pages or Docs (main
+    output) and skip reasons (tagged "skipped").
+
+    A text piece is claimed whole before it is read, so it is never split; the
+    pieces are what spreads a large file over the workers.
+    """
+
+    def __init__(self, max_page_bytes: int, txt_doc_bytes: int | None = None):
+        super().__init__(max_page_bytes)
         self.txt_doc_bytes = DEFAULT_TXT_DOC_BYTES if txt_doc_bytes is None else txt_doc_bytes
-        self.records = Metrics.counter("text", "records")
         self.docs = Metrics.counter("text", "docs")
 
-    def process(self, element):
+    def process(self, element, tracker=beam.DoFn.RestrictionParam(_ByteRange())):
         path, start, stop = element
         kind = text_format(path)
+        if kind is None:
+            yield from super().process(element, tracker)
+            return
+        if not tracker.try_claim(stop - 1):
+            return
         with _open(path, compressed=kind == "jsonl") as f:
             if kind == "parquet":
                 items = read_parquet(f, path, start, stop)
@@ -259,3 +279,4 @@ class ReadTextFn(beam.DoFn):
                 else:
                     self.docs.inc()
                     yield item
+        tracker.try_claim(stop)  # the piece is done

@@ -377,7 +377,7 @@ def _local_workers(options) -> int:
 
 
 class ReadWarc(beam.PTransform):
-    """PBegin -> {"pages": PCollection[Page], "docs": PCollection[Doc], "skipped": PCollection[str]}.
+    """PBegin -> {"pages": PCollection[Page | Doc], "skipped": PCollection[str]}.
 
     The glob patterns are matched inside the job (no path list in the graph);
     each WARC file becomes byte ranges of `range_bytes` (the initial splits), and
@@ -385,7 +385,9 @@ class ReadWarc(beam.PTransform):
     workers. Pages never leave the worker that read them: the stages after
     ReadWarc fuse with it, so what leaves that worker is extracted text.
     Text datasets among the files (Parquet, JSONL, .txt, WET: pipeline.text_input)
-    are split and read the same way, into `docs` that skip extraction.
+    are split and read by the same step, into Docs among the pages: they flow
+    through the same fused stages (the extraction stage passes them on), so
+    no flatten materializes either kind.
     """
 
     def __init__(self, patterns: list[str], max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
@@ -398,22 +400,13 @@ class ReadWarc(beam.PTransform):
 
     def expand(self, pbegin):
         # imported here: pipeline.text_input builds on this module's helpers
-        from cc2gpt.pipeline.text_input import ReadTextFn, text_format, text_splits
-        workers = _local_workers(pbegin.pipeline.options)
-        files = (pbegin
-                 | "Patterns" >> beam.Create(self.patterns)
-                 | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW))
-        warcs, texts = files | "ByFormat" >> beam.Partition(
-            lambda file, _: int(text_format(file.path) is not None), 2)
-        records = (warcs
-                   | "ByteRanges" >> beam.FlatMap(byte_ranges, self.range_bytes, workers)
-                   | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
-                   | "ReadRecords" >> beam.ParDo(_ReadRangeFn(self.max_page_bytes))
-                   .with_outputs("skipped", main="pages"))
-        docs = (texts
-                | "TextSplits" >> beam.FlatMap(text_splits, self.range_bytes, workers)
-                | "SpreadTextSplits" >> beam.Distinct()
-                | "ReadTexts" >> beam.ParDo(ReadTextFn(self.txt_doc_bytes))
-                .with_outputs("skipped", main="docs"))
-        skipped = (records.skipped, docs.skipped) | "AllSkipped" >> beam.Flatten()
-        return {"pages": records.pages, "docs": docs.docs, "skipped": skipped}
+        from cc2gpt.pipeline.text_input import ReadRangeOrTextFn, file_ranges
+        out = (pbegin
+               | "Patterns" >> beam.Create(self.patterns)
+               | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW)
+               | "ByteRanges" >> beam.FlatMap(file_ranges, self.range_bytes,
+                                              _local_workers(pbegin.pipeline.options))
+               | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
+               | "ReadRecords" >> beam.ParDo(ReadRangeOrTextFn(self.max_page_bytes, self.txt_doc_bytes))
+               .with_outputs("skipped", main="pages"))
+        return {"pages": out.pages, "skipped": out.skipped}

@@ -46,7 +46,7 @@ def test_funnel_counts_documents_and_bytes(tmp_path):
     rows = funnel_rows(manifest, {k: np.array(v) for k, v in kept.items()},
                        {k: np.array(v) for k, v in rejected.items()})
     as_dict = {name: (docs, size) for name, docs, size in rows}
-    assert as_dict["records read"] == (10, None) and as_dict["HTML pages"] == (6, None)
+    assert as_dict["records read"] == (10, None) and as_dict["pages and text documents"] == (6, None)
     assert as_dict["extract"] == (5, 8 + 3 + 5 + 2)
     assert as_dict["language"] == (4, 8 + 5 + 2)
     assert as_dict["gopher_quality"] == (3, 8 + 2)

@@ -122,12 +122,10 @@ def test_read_stage_takes_warc_and_text_files_together(tmp_path):
     with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(
             ["--direct_running_mode=in_memory"])) as p:
         out = p | ReadWarc([str(WARC), str(tmp_path / "d.*"), str(tmp_path / "t.txt")])
-        pages = out["pages"] | "CountPages" >> beam.combiners.Count.Globally()
-        texts = out["docs"] | "Files" >> beam.Map(_kind_of_id)
-        assert_that(pages, equal_to([sum(isinstance(i, dict) for i in iter_warc(str(WARC)))]),
-                    label="WarcPages")
-        assert_that(texts | "PerFile" >> beam.combiners.Count.PerElement(), equal_to(
-            [(".parquet", len(docs)), (".gz", 2), ("wet", 1), (".txt", len(docs))]), label="TextDocs")
+        kinds = out["pages"] | "Kinds" >> beam.Map(lambda x: _kind_of_id(x) if isinstance(x, Doc) else "page")
+        assert_that(kinds | "PerKind" >> beam.combiners.Count.PerElement(), equal_to(
+            [("page", sum(isinstance(i, dict) for i in iter_warc(str(WARC)))), (".parquet", len(docs)),
+             (".gz", 2), ("wet", 1), (".txt", len(docs))]), label="PagesAndDocs")
         assert_that(out["skipped"] | "Skips" >> beam.Filter(lambda r: r in ("bad_json", "not_conversion")),
                     equal_to(["bad_json", "not_conversion"]), label="TextSkips")
 
@@ -150,7 +148,7 @@ def test_curate_parquet_and_jsonl_give_the_txt_shards(tmp_path):
     p = new_pipeline(["--direct_running_mode=in_memory"])
     for name, given in inputs.items():
         config, _ = parse_args(["--input", given, "--output", str(tmp_path / name), "--vocab-size", "1000",
-                                "--val-fraction", "0.2"])
+                                "--val-fraction", "0.2", "--no-filter", "all"])
         _ = p | name >> Curate(config)
     p.run().wait_until_finish()
     funnels = {n: json.loads((tmp_path / n / "manifest.json").read_text())["funnel"] for n in inputs}
