@@ -12,7 +12,8 @@ passes them on). The format comes from the file name:
                         (each range reads the lines that start in it), a .gz whole
   .txt                  UTF-8 (else Windows-1252), line endings made `\\n`; cut into
                         documents of about `txt_doc_bytes` characters at a paragraph
-                        break (blank line), or at a line break in text without one;
+                        break (blank line), or at a line break in text without one
+                        (a short tail joins the piece before);
                         the id is the file's path, `path#k` for the k-th piece of a
                         longer file; 0 keeps every file one document. Read whole.
   .wet.gz, .wet         Common Crawl WET: each `conversion` record is a document
@@ -180,7 +181,8 @@ def split_text(text: str, doc_chars: int) -> list[str]:
 
     A piece ends at the first paragraph break (blank line) after `doc_chars`
     characters, or at the first line break when none comes within another
-    `doc_chars`; a text without either stays whole. `doc_chars` 0: one piece.
+    `doc_chars`; a text without either stays whole, and a last piece under a
+    quarter of `doc_chars` joins the one before. `doc_chars` 0: one piece.
     """
     pieces, start = [], 0
     while doc_chars > 0 and len(text) - start > doc_chars:
@@ -192,8 +194,8 @@ def split_text(text: str, doc_chars: int) -> list[str]:
         pieces.append(text[start:cut])
         start = cut
     rest = text[start:]
-    if pieces and not rest.strip():
-        pieces[-1] += rest  # trailing blank lines stay with the last piece
+    if pieces and len(rest.strip()) < doc_chars // 4:
+        pieces[-1] += rest  # a short tail (a closing line, blank lines) stays with the piece before
     else:
         pieces.append(rest)
     return pieces
