@@ -1,8 +1,8 @@
 """The curation job as one Beam graph: WARC files (and text datasets) in, OUT/ written.
 
 `Curate.expand` reads like DESIGN.md's stage list: Read -> URL filter ->
-Extract (which text datasets' documents pass through) -> LanguageID -> Filters and Rewriters (pipeline.quality) -> Dedup ->
-Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
+Extract (text datasets' documents pass through it) -> LanguageID -> Filters
+and Rewriters (pipeline.quality) -> Dedup -> Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
 rejected with its stage and reason, or kept), and the manifest, written last,
 carries the funnel that proves it.
 """
