@@ -239,8 +239,9 @@ def _cell(value) -> str:
     return f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>"
 
 
-def _samples(folder: Path, columns: list[str]) -> pa.Table:
-    """id, url, the text's opening (`opening`) and the wanted columns present, of every Parquet file."""
+def _samples(folder: Path, columns: list[str]) -> pa.Table | None:
+    """id, url, the text's opening (`opening`) and the wanted columns (null where absent) of every
+    Parquet file in `folder`, or None without any."""
     parts = []
     for path in sorted(folder.glob("*.parquet")):
         part = pq.ParquetFile(path)
@@ -272,8 +273,8 @@ def victims(out: Path, config: dict, reasons: dict, k: int = SAMPLES) -> list[di
     sections = []
     for key, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
         stage, _, reason = key.partition(":")
-        mine = (rejected.filter(pc.and_(pc.equal(rejected["stage"], stage), pc.equal(rejected["reason"], reason)))
-                if rejected is not None else None)
+        mine = None if rejected is None else rejected.filter(
+            pc.and_(pc.equal(rejected["stage"], stage), pc.equal(rejected["reason"], reason)))
         section = {"reason": key, "documents": n, "signal": None, "rejected": [], "kept": []}
         if signals[key] and mine is not None:
             column, threshold = signals[key]

@@ -157,7 +157,8 @@ def test_curate_parquet_and_jsonl_give_the_txt_shards(tmp_path):
         assert funnel["records"] == (sum(funnel["skipped"].values()) + sum(funnel["rejected"].values())
                                      + funnel["kept"]), name
     assert funnels["txt"]["records"] == len(rows) and funnels["txt"]["kept"] > 0
-    assert funnels["parquet"]["skipped"] == {"empty_text": 1} and funnels["jsonl"]["skipped"] == {"bad_json": 1}
+    assert funnels["parquet"]["skipped"] == {"empty_text": 1}
+    assert funnels["jsonl"]["skipped"] == {"bad_json": 1}
     assert funnels["parquet"]["kept"] == funnels["jsonl"]["kept"] == funnels["txt"]["kept"]
     for split in ("train", "val"):
         shards = {n: sorted((tmp_path / n / "tokens" / split).glob("*.arrow")) for n in inputs}
