@@ -1,8 +1,8 @@
-"""The curation job as one Beam graph: WARC files in, OUT/ written.
+"""The curation job as one Beam graph: WARC files (and text datasets) in, OUT/ written.
 
 `Curate.expand` reads like DESIGN.md's stage list: Read -> URL filter ->
-Extract -> LanguageID -> Filters and Rewriters (pipeline.quality) -> Dedup ->
-Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
+Extract (text datasets' documents pass through it) -> LanguageID -> Filters
+and Rewriters (pipeline.quality) -> Dedup -> Tokenize -> Write. Every record read ends in exactly one bucket (skipped,
 rejected with its stage and reason, or kept), and the manifest, written last,
 carries the funnel that proves it.
 
@@ -47,7 +47,8 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         cfg, out = self.config, self.config.output
-        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes, cfg.warc_range_mb << 20)
+        read = pbegin | "ReadWarc" >> ReadWarc(cfg.input, cfg.max_page_bytes, cfg.warc_range_mb << 20,
+                                               cfg.txt_doc_kb << 10)
         pages = read["pages"] | "URLFilter" >> _stage(URLFilterFn(cfg.filters.url_blocklist))
         extracted = pages.kept | "Extract" >> _stage(ExtractFn(cfg.extract))
         identified = extracted.kept | "LanguageID" >> _stage(LanguageFn(cfg.language))

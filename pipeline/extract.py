@@ -34,7 +34,8 @@ class ExtractConfig:
 
 
 class ExtractFn(beam.DoFn):
-    """Page -> Doc (main) | TaggedOutput("rejected", Doc rejected by stage "extract").
+    """Page -> Doc (main) | TaggedOutput("rejected", Doc rejected by stage "extract"); a Doc
+    (from a text dataset) passes as it is.
 
     `spec` ("module:function") replaces the backend's extractor; tests use it
     to inject a page that hangs.
@@ -54,7 +55,10 @@ class ExtractFn(beam.DoFn):
     def teardown(self):
         self.extractor.close()
 
-    def process(self, page: dict):
+    def process(self, page: dict | Doc):
+        if isinstance(page, Doc):  # a text dataset's document (pipeline.text_input): nothing to extract
+            yield page
+            return
         try:
             text = self.extractor(page["html"], page.get("content_type", ""), page["url"])
         except ExtractFailed as failed:

@@ -19,7 +19,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--shards", action="store_true",
                    help="validate every shard and show per-split statistics and a decoded sample")
     p.add_argument("--report", metavar="FILE.html",
-                   help="write an HTML curation report (funnel and signal distributions)")
+                   help="write an HTML curation report: funnel, signal distributions, and for each "
+                        "rejection reason a few of the documents it removed beside the kept ones "
+                        "nearest its threshold")
     args = p.parse_args(argv)
 
     manifest = read_manifest(args.out)

@@ -14,6 +14,7 @@ from cc2gpt.pipeline.extract import ExtractConfig
 from cc2gpt.pipeline.filters import FilterConfig, parse_filter_overrides
 from cc2gpt.pipeline.langid import LanguageConfig
 from cc2gpt.pipeline.logs import LEVELS
+from cc2gpt.pipeline.text_input import DEFAULT_TXT_DOC_BYTES
 from cc2gpt.pipeline.warc import DEFAULT_RANGE_BYTES
 from cc2gpt.tokenizer.bpe import MIN_VOCAB_SIZE
 from cc2gpt.tokenizer.shards import DEFAULT_VAL_FRACTION
@@ -35,6 +36,7 @@ class CurateConfig:
     output: str
     max_page_bytes: int = 2_000_000     # larger HTTP payloads are skipped as `oversized`
     warc_range_mb: int = DEFAULT_RANGE_BYTES >> 20  # WARC files are read in byte ranges of this size
+    txt_doc_kb: int = DEFAULT_TXT_DOC_BYTES >> 10    # .txt inputs are cut into documents of about this size
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
@@ -52,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Curate WARC files into documents, rejects and token shards (an Apache Beam job). "
                     "Unknown arguments are Beam pipeline options, e.g. --runner DataflowRunner.")
     p.add_argument("--input", required=True,
-                   help="WARC files: comma-separated globs, local or gs:// / s3://")
+                   help="comma-separated globs, local or gs:// / s3://: WARC files, and text datasets "
+                        "(.parquet or .jsonl[.gz] with a text column, .txt, WET .wet[.gz]) that skip "
+                        "extraction")
     p.add_argument("--output", required=True, help="output folder OUT (local or gs:// / s3://)")
     tok = p.add_mutually_exclusive_group()
     tok.add_argument("--tokenizer", help="use this tokenizer instead of training one: a cc2gpt "
@@ -66,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-page-bytes", type=int, default=CurateConfig.max_page_bytes)
     p.add_argument("--warc-range-mb", type=int, default=CurateConfig.warc_range_mb,
                    help="read WARC files in byte ranges of this many MiB, each where it lands")
+    p.add_argument("--txt-doc-kb", type=int, default=CurateConfig.txt_doc_kb,
+                   help="cut .txt inputs into documents of about this many KB at paragraph breaks "
+                        "(ids PATH#k); 0 keeps each file one document (id PATH)")
     p.add_argument("--extractor", choices=("trafilatura", "resiliparse"),
                    default=ExtractConfig.backend)
     p.add_argument("--extract-timeout", type=float, default=ExtractConfig.timeout_s,
@@ -76,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", action="append", default=[], metavar="NAME.PARAM=VALUE",
                    help="set a filter threshold, e.g. gopher_quality.min_doc_words=30 (repeatable)")
     p.add_argument("--no-filter", action="append", default=[], metavar="NAME",
-                   help="turn a filter off, e.g. --no-filter c4 (repeatable)")
+                   help="turn a filter off, e.g. --no-filter c4 (repeatable); "
+                        "--no-filter all turns every filter and rewriter off")
     p.add_argument("--dedup-threshold", type=float, default=DedupConfig.threshold,
                    help="MinHash/LSH Jaccard threshold for near-duplicates")
     p.add_argument("--no-fuzzy-dedup", action="store_true", help="exact dedup only")
@@ -96,6 +104,7 @@ def parse_args(argv: list[str]) -> tuple[CurateConfig, list[str]]:
         output=args.output.rstrip("/"),
         max_page_bytes=args.max_page_bytes,
         warc_range_mb=args.warc_range_mb,
+        txt_doc_kb=args.txt_doc_kb,
         extract=dataclasses.replace(ExtractConfig(), backend=args.extractor,
                                     timeout_s=args.extract_timeout),
         language=dataclasses.replace(LanguageConfig(), languages=languages,

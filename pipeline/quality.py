@@ -47,9 +47,10 @@ def verdict_of(f: Filter, doc: Doc) -> str | None:
 
 
 class URLFilterFn(beam.DoFn):
-    """Page -> the same Page (main) | TaggedOutput(REJECTED, its Doc rejected by the blocklist).
+    """Page or Doc -> the same (main) | TaggedOutput(REJECTED, its Doc rejected by the blocklist).
 
-    With no blocklist (`--no-filter url_blocklist`) every page passes.
+    With no blocklist (`--no-filter url_blocklist`) everything passes, and so
+    does a Doc without a URL (a text-dataset row that has none).
     """
 
     def __init__(self, blocklist: URLBlocklist | None):
@@ -59,14 +60,14 @@ class URLFilterFn(beam.DoFn):
         if self.blocklist is not None:
             self.blocklist.setup()
 
-    def process(self, page: dict):
-        if self.blocklist is None:
-            yield page
+    def process(self, item: dict | Doc):
+        doc = item if isinstance(item, Doc) else Doc.from_page(item)
+        if self.blocklist is None or not doc.url:
+            yield item
             return
-        doc = Doc.from_page(page)
         reason = verdict_of(self.blocklist, doc)
         if reason is None:
-            yield page
+            yield item
         else:
             Metrics.counter(self.blocklist.name, reason).inc()
             yield beam.pvalue.TaggedOutput(REJECTED, doc.reject(self.blocklist.name, reason))

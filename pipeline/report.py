@@ -1,9 +1,12 @@
 """The curation report: one self-contained HTML file (PNG pictures inlined as base64).
 
 It shows the funnel (documents and text bytes left after each stage), why
-documents were dropped, and how the main quality signals are distributed
-against the thresholds the run used, all read back from OUT/ with pyarrow
-(manifest.json, documents/*.parquet, rejected/*.parquet).
+documents were dropped, how the main quality signals are distributed against
+the thresholds the run used, and, for each rejection reason, a few of its
+victims (URL and opening lines): where the reason's filter decides on a
+numeric signal, the rejected and the kept documents nearest the threshold side
+by side, so a user sees what moving it would change. All of it is read back
+from OUT/ with pyarrow (manifest.json, documents/*.parquet, rejected/*.parquet).
 
 Text bytes are those stored in the Parquet files: a document's text after the
 stage that dropped it (C4 line cleaning and PII masking rewrite the text, so a
@@ -17,9 +20,11 @@ import html
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
@@ -51,6 +56,52 @@ MAIN_SIGNALS = (
      [("filters", "fineweb", "char_duplicates_ratio")], False),
     ("fineweb_newline_ratio", "newlines per word", [("filters", "fineweb", "new_line_ratio")], False),
 )
+
+
+# stage:reason -> (signal column, threshold location in the manifest config); gopher_repetition's
+# reasons are its signals' names (`reason_signal`)
+REASON_SIGNALS = {
+    "language:low_language_score": ("language_score", ("language", "min_score")),
+    "c4:too_few_sentences": ("c4_sentences", ("filters", "c4", "min_num_sentences")),
+    **{f"gopher_quality:{reason}": (f"gopher_quality_{signal}", ("filters", "gopher_quality", param))
+       for reason, signal, param in (
+           ("too_few_words", "n_words", "min_doc_words"), ("too_many_words", "n_words", "max_doc_words"),
+           ("short_mean_word_length", "mean_word_length", "min_avg_word_length"),
+           ("long_mean_word_length", "mean_word_length", "max_avg_word_length"),
+           ("too_many_hashes", "hash_ratio", "max_symbol_word_ratio"),
+           ("too_many_ellipsis", "ellipsis_ratio", "max_symbol_word_ratio"),
+           ("too_many_bullet_lines", "bullet_lines_ratio", "max_bullet_lines_ratio"),
+           ("too_many_ellipsis_lines", "ellipsis_lines_ratio", "max_ellipsis_lines_ratio"),
+           ("too_few_alpha_words", "alpha_words_ratio", "min_alpha_words_ratio"),
+           ("too_few_stop_words", "stop_words", "min_stop_words"))},
+    **{f"fineweb:{reason}": (f"fineweb_{signal}", ("filters", "fineweb", param))
+       for reason, signal, param in (
+           ("line_punct_ratio", "line_punct_ratio", "line_punct_thr"),
+           ("short_line_ratio", "short_line_ratio", "short_line_thr"),
+           ("char_dup_ratio", "char_dup_ratio", "char_duplicates_ratio"),
+           ("list_ratio", "newline_ratio", "new_line_ratio"))},
+}
+SAMPLES = 3          # victims (and kept neighbours) shown per rejection reason
+OPENING_CHARS = 300  # of a sample's text
+
+
+def reason_signal(key: str, config: dict) -> tuple[str, float] | None:
+    """(signal column, the run's threshold) a rejection reason decides on, or None."""
+    stage, _, reason = key.partition(":")
+    if stage == "gopher_repetition":
+        params = (config.get("filters") or {}).get(stage) or {}
+        ngram = re.fullmatch(r"(top|dup)_(\d+)_gram_frac", reason)
+        if ngram:  # thresholds of n-gram fractions are (n, limit) pairs
+            limits = dict(map(tuple, params.get(f"{ngram[1]}_n_grams", [])))
+            threshold = limits.get(int(ngram[2]))
+        else:
+            threshold = threshold_at(config, ("filters", stage, reason))
+        return None if threshold is None else (f"{stage}_{reason}", threshold)
+    if key not in REASON_SIGNALS:
+        return None
+    column, path = REASON_SIGNALS[key]
+    threshold = threshold_at(config, path)
+    return None if threshold is None else (column, threshold)
 
 
 def threshold_at(config: dict, path: tuple):
@@ -98,7 +149,7 @@ def funnel_rows(manifest: dict, kept: dict, rejected: dict) -> list[tuple[str, i
     stage_of = rejected.get("stage", np.array([], dtype=object))
     rej_bytes = rejected.get("bytes", np.array([]))
     kept_bytes = int(np.sum(kept.get("bytes", 0)))
-    rows = [("records read", records, None), ("HTML pages", pages, None)]
+    rows = [("records read", records, None), ("pages and text documents", pages, None)]
     left = pages
     for i, stage in enumerate(stages):
         left -= sum(n for key, n in funnel["rejected"].items() if key.split(":")[0] == stage)
@@ -176,10 +227,90 @@ def _signals_figure(config: dict, kept: dict, rejected: dict) -> str | None:
 
 
 def _table(rows, header) -> str:
+    """An HTML table; cells that are numbers (digits, commas, a point) are right-aligned."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value) -> str:
+    text = str(value)
+    numeric = bool(re.fullmatch(r"-?[\d,]+(\.\d+)?%?", text))
+    return f"<td{' class=num' if numeric else ''}>{html.escape(text)}</td>"
+
+
+def _samples(folder: Path, columns: list[str]) -> pa.Table | None:
+    """id, url, the text's opening (`opening`) and the wanted columns (null where absent) of every
+    Parquet file in `folder`, or None without any."""
+    parts = []
+    for path in sorted(folder.glob("*.parquet")):
+        part = pq.ParquetFile(path)
+        names = part.schema_arrow.names
+        table = part.read(columns=["id", "url", "text", *(c for c in columns if c in names)])
+        table = table.append_column("opening", pc.utf8_slice_codeunits(table["text"], 0, OPENING_CHARS))
+        table = table.drop_columns(["text"])
+        for c in columns:
+            if c not in names:
+                table = table.append_column(c, pa.nulls(len(table), pa.float64()))
+        parts.append(table.select(["id", "url", "opening", *columns]))
+    return pa.concat_tables(parts, promote_options="default") if parts else None
+
+
+def _nearest(table: pa.Table, column: str, threshold: float, k: int) -> list[dict]:
+    """The k rows whose `column` is nearest `threshold` (ties by id), nulls left out."""
+    rows = [r for r in table.select(["id", "url", "opening", column]).to_pylist()
+            if r[column] is not None and not math.isnan(r[column])]
+    return sorted(rows, key=lambda r: (abs(r[column] - threshold), r["id"]))[:k]
+
+
+def victims(out: Path, config: dict, reasons: dict, k: int = SAMPLES) -> list[dict]:
+    """Per rejection reason (most frequent first): its count, and k rejected documents, with,
+    where the reason decides on a signal, k kept documents, both nearest the threshold."""
+    signals = {key: reason_signal(key, config) for key in reasons}
+    columns = sorted({s[0] for s in signals.values() if s})
+    rejected = _samples(out / "rejected", ["stage", "reason", *columns])
+    kept = _samples(out / "documents", columns)
+    sections = []
+    for key, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+        stage, _, reason = key.partition(":")
+        mine = None if rejected is None else rejected.filter(
+            pc.and_(pc.equal(rejected["stage"], stage), pc.equal(rejected["reason"], reason)))
+        section = {"reason": key, "documents": n, "signal": None, "rejected": [], "kept": []}
+        if signals[key] and mine is not None:
+            column, threshold = signals[key]
+            section.update(signal=column, threshold=threshold, rejected=_nearest(mine, column, threshold, k),
+                           kept=_nearest(kept, column, threshold, k) if kept is not None else [])
+        elif mine is not None:
+            section["rejected"] = sorted(mine.select(["id", "url", "opening"]).to_pylist(),
+                                         key=lambda r: r["id"])[:k]
+        sections.append(section)
+    return sections
+
+
+def _sample_html(row: dict, column: str | None) -> str:
+    where = html.escape(row["url"] or row["id"])
+    value = f"<b>{row[column]:.4g}</b> " if column else ""
+    lines = [line.strip() for line in (row["opening"] or "").splitlines() if line.strip()][:4]
+    text = html.escape("\n".join(lines)) or "<i>(no text)</i>"
+    return f"<div class=sample>{value}<span class=url>{where}</span><pre>{text}</pre></div>"
+
+
+def _victims_html(sections: list[dict]) -> str:
+    parts = []
+    for s in sections:
+        title = f"{s['reason']}: {s['documents']:,} documents"
+        if s["signal"]:
+            title += f" (signal {s['signal']}, threshold {s['threshold']:g})"
+        parts.append(f"<h3>{html.escape(title)}</h3>")
+        if s["signal"]:
+            heads = ("rejected, nearest the threshold", "kept, nearest the threshold")
+            cells = ["".join(_sample_html(r, s["signal"]) for r in s[side]) or "<i>none</i>"
+                     for side in ("rejected", "kept")]
+            parts.append(f"<table class=victims><tr><th>{heads[0]}</th><th>{heads[1]}</th></tr>"
+                         f"<tr><td>{cells[0]}</td><td>{cells[1]}</td></tr></table>")
+        else:
+            parts.append("".join(_sample_html(r, None) for r in s["rejected"]) or "<p><i>no samples</i></p>")
+    return "".join(parts)
 
 
 def write_report(out_dir, path) -> Path:
@@ -208,9 +339,16 @@ def write_report(out_dir, path) -> Path:
     for title, png in images:
         if png:
             parts.append(f'<h2>{html.escape(title)}</h2><img src="data:image/png;base64,{png}">')
-    style = ("body{font-family:sans-serif;max-width:1300px;margin:2em auto}"
+    parts += ["<h2>What each rejection reason removes</h2>",
+              _victims_html(victims(out, config, funnel["rejected"]))]
+    style = ("body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}")
+             "td,th{border:1px solid #ccc;padding:3px 10px;text-align:left;vertical-align:top}"
+             "th{background:#f0f0f0}tr:nth-child(even) td{background:#fafafa}"
+             "td.num{text-align:right;font-variant-numeric:tabular-nums}"
+             "table.victims{table-layout:fixed;width:100%}table.victims td{width:50%}"
+             ".sample{margin:0 0 .8em}.url{color:#1a5fb4;word-break:break-all}"
+             "pre{white-space:pre-wrap;margin:.2em 0;font-size:85%;color:#444}")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>cc2gpt curation report"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
     Path(path).write_text(page, encoding="utf-8")

@@ -377,29 +377,36 @@ def _local_workers(options) -> int:
 
 
 class ReadWarc(beam.PTransform):
-    """PBegin -> {"pages": PCollection[Page], "skipped": PCollection[str]}.
+    """PBegin -> {"pages": PCollection[Page | Doc], "skipped": PCollection[str]}.
 
     The glob patterns are matched inside the job (no path list in the graph);
-    each file becomes byte ranges of `range_bytes` (the initial splits), and
+    each WARC file becomes byte ranges of `range_bytes` (the initial splits), and
     only the ranges, a few bytes each, are shuffled to spread them over the
     workers. Pages never leave the worker that read them: the stages after
     ReadWarc fuse with it, so what leaves that worker is extracted text.
+    Text datasets among the files (Parquet, JSONL, .txt, WET: pipeline.text_input)
+    are split and read by the same step, into Docs among the pages: they flow
+    through the same fused stages (the extraction stage passes them on), so
+    no flatten materializes either kind.
     """
 
     def __init__(self, patterns: list[str], max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
-                 range_bytes: int = DEFAULT_RANGE_BYTES):
+                 range_bytes: int = DEFAULT_RANGE_BYTES, txt_doc_bytes: int | None = None):
         super().__init__()
         self.patterns = list(patterns)
         self.max_page_bytes = max_page_bytes
         self.range_bytes = range_bytes
+        self.txt_doc_bytes = txt_doc_bytes  # None: text_input's default
 
     def expand(self, pbegin):
+        # imported here: pipeline.text_input builds on this module's helpers
+        from cc2gpt.pipeline.text_input import ReadRangeOrTextFn, file_ranges
         out = (pbegin
                | "Patterns" >> beam.Create(self.patterns)
                | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW)
-               | "ByteRanges" >> beam.FlatMap(byte_ranges, self.range_bytes,
+               | "ByteRanges" >> beam.FlatMap(file_ranges, self.range_bytes,
                                               _local_workers(pbegin.pipeline.options))
                | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
-               | "ReadRecords" >> beam.ParDo(_ReadRangeFn(self.max_page_bytes))
+               | "ReadRecords" >> beam.ParDo(ReadRangeOrTextFn(self.max_page_bytes, self.txt_doc_bytes))
                .with_outputs("skipped", main="pages"))
         return {"pages": out.pages, "skipped": out.skipped}

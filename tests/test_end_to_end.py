@@ -93,6 +93,22 @@ def test_inspect_shows_the_funnel(out, manifest, capsys):
     assert "train" in shown and "val" in shown
 
 
+def test_report_shows_each_reason_victims_beside_kept_documents_at_the_threshold(out, manifest):
+    from cc2gpt.pipeline.report import victims
+    sections = victims(out, manifest["config"], manifest["funnel"]["rejected"])
+    assert [s["reason"] for s in sections] == sorted(manifest["funnel"]["rejected"],
+                                                     key=lambda k: (-manifest["funnel"]["rejected"][k], k))
+    assert all(s["rejected"] for s in sections)  # every reason shows what it removed
+    measured = [s for s in sections if s["signal"] and s["kept"]]
+    assert measured, "no reason with a signal and kept neighbours on the real WARCs"
+    for s in measured:  # both sides of the threshold, the nearest first
+        low = s["reason"].split(":")[1].startswith(("too_few", "short", "low", "line_punct"))
+        assert all((r[s["signal"]] < s["threshold"]) == low for r in s["rejected"]), s["reason"]
+        assert all((k[s["signal"]] >= s["threshold"]) == low for k in s["kept"]), s["reason"]
+        gaps = [abs(r[s["signal"]] - s["threshold"]) for r in s["rejected"]]
+        assert gaps == sorted(gaps)
+
+
 def test_train_then_generate_from_curated_shards(out, tmp_path, capsys):
     run = tmp_path / "run"
     assert cc2gpt.main(["train", "--data", str(out), "--preset", "tiny", "--out", str(run),

@@ -82,8 +82,9 @@ def parse_filter_overrides(overrides: list[str], disabled: list[str] = ()) -> Fi
         except ValueError as e:
             raise ValueError(f"bad value for --filter {key}: {e}") from None
         setattr(config, name, dataclasses.replace(current, **{param: parsed}))
-    for name in disabled:
-        if name not in names:
-            raise ValueError(f"unknown filter {name!r}; filters: {', '.join(names)}")
-        setattr(config, name, None)
+    for name in disabled:  # "all" turns every step off
+        if name not in (*names, "all"):
+            raise ValueError(f"unknown filter {name!r}; filters: {', '.join(names)}, or all")
+        for off in names if name == "all" else [name]:
+            setattr(config, off, None)
     return config
