@@ -41,6 +41,16 @@ def expand(pattern: str, what: str) -> list[Path]:
     return files
 
 
+def read_txt(path: Path) -> str:
+    """A text file: UTF-8, or else (older files) Windows-1252, said on stderr."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        print(f"{path}: not UTF-8, read as Windows-1252", file=sys.stderr)
+        return raw.decode("cp1252", errors="replace")
+
+
 def read_texts(pattern: str) -> list[str]:
     """The documents of every file the glob names: a .txt file is one document; Parquet and
     JSONL(.gz) files give one document per row of their `text` column. Other files are an
@@ -49,7 +59,7 @@ def read_texts(pattern: str) -> list[str]:
     for path in expand(pattern, "--text"):
         name = path.name.lower()
         if name.endswith(".txt"):
-            texts.append(path.read_text(encoding="utf-8"))
+            texts.append(read_txt(path))
         elif name.endswith(".parquet"):
             table = pq.read_table(path)
             if "text" not in table.column_names:
