@@ -96,6 +96,8 @@ def test_ablation_writes_results_resumes_and_matches_eval(curated_out, tmp_path,
     assert after["eval_bpb"] == before["eval_bpb"] and after["curve"] == before["curve"]
     assert ablate(curated_out, abl, "--seeds", "1", "--tokens", "4096") == 1  # other options
     assert "made with other tokens" in capsys.readouterr().err
+    assert ablate(curated_out, tmp_path / "abl2", "--heldout", "0.0001") == 1  # refused before training
+    assert "held-out slice of raw (raise --heldout) has 0 tokens" in capsys.readouterr().err
 
 
 def test_results_table_marks_differences_against_twice_the_seed_spread(tmp_path):

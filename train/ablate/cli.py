@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from cc2gpt.tokenizer.manifest import read_manifest
-from cc2gpt.tokenizer.shards import write_shard
+from cc2gpt.tokenizer.shards import open_shard, write_shard
 
 from ..score import read_texts
 from .arms import build_arms, select
@@ -76,6 +76,18 @@ def check_options(abl: Path, options: dict):
     path.write_text(json.dumps(options, indent=1) + "\n")
 
 
+def check_sizes(abl: Path, arm: str, heldout: Path, tok, block_size: int):
+    """A ValueError before any training when the eval text or the held-out slice is too
+    short for one window of the model's context."""
+    val = read_manifest(abl / "data" / arm)["splits"]["val"]["files"]
+    sizes = {"the --eval text": sum(f["num_tokens"] for f in val),
+             "the held-out slice of raw (raise --heldout)":
+                 len(open_shard(heldout, dtype=tok.dtype, eos_id=tok.eos_id).tokens)}
+    for what, tokens in sizes.items():
+        if tokens <= block_size:
+            raise ValueError(f"{what} has {tokens} tokens, fewer than one window of {block_size + 1}")
+
+
 def ablate(args, say) -> int:
     abl, data = Path(args.out), Path(args.data)
     abl.mkdir(parents=True, exist_ok=True)
@@ -87,16 +99,17 @@ def ablate(args, say) -> int:
         f"steps {arms.steps}; arms {names}")
     tok = ablation_tokenizer(abl, arms, args.vocab_size, args.heldout, args.sample_bytes)
     stats = prepare(abl, arms, names, tok, read_texts(args.eval), say)
+    configs = [run_config(args.preset, args.overrides, args.tokens, k, args.eval_points,
+                          args.eval_tokens) for k in range(args.seeds)]
     heldout = abl / "data" / "heldout.arrow"
     if not heldout.exists():
         write_shard(heldout, [arms.docs[i].id for i in arms.heldout],
                     encode(tok, [arms.docs[i].text for i in arms.heldout]), tok.dtype, tok.eos_id)
+    check_sizes(abl, names[0], heldout, tok, configs[0].model_config(tok.vocab_size).block_size)
     specs = [{"arm": name, "seed": k, "data": str(abl / "data" / name),
               "run": str(abl / "runs" / name / f"seed{k}"), "heldout": str(heldout),
-              "threads": args.threads, "pairs": args.eval_pairs,
-              "config": run_config(args.preset, args.overrides, args.tokens, k, args.eval_points,
-                                   args.eval_tokens).to_dict()}
-             for name in names for k in range(args.seeds)]
+              "threads": args.threads, "pairs": args.eval_pairs, "config": cfg.to_dict()}
+             for name in names for k, cfg in enumerate(configs)]
     failures = run_all(specs, args.jobs or max(1, (os.cpu_count() or 1) // args.threads), say)
     runs = [json.loads((Path(s["run"]) / RESULT).read_text()) for s in specs
             if (Path(s["run"]) / RESULT).exists()]
