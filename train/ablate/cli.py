@@ -120,9 +120,14 @@ def ablate(args, say) -> int:
     return 1 if failures else 0
 
 
+def say(msg: str):
+    """One line on stderr in one write: the runs' threads report at the same time."""
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     try:
         return ablate(args, say)
     except ValueError as e:
