@@ -102,9 +102,11 @@ def ablate(args, say) -> int:
     configs = [run_config(args.preset, args.overrides, args.tokens, k, args.eval_points,
                           args.eval_tokens) for k in range(args.seeds)]
     heldout = abl / "data" / "heldout.arrow"
-    if not heldout.exists():
-        write_shard(heldout, [arms.docs[i].id for i in arms.heldout],
+    if not heldout.exists():  # written whole or not at all, like every file a rerun reuses
+        tmp = heldout.with_name("heldout.tmp")
+        write_shard(tmp, [arms.docs[i].id for i in arms.heldout],
                     encode(tok, [arms.docs[i].text for i in arms.heldout]), tok.dtype, tok.eos_id)
+        os.replace(tmp, heldout)
     check_sizes(abl, names[0], heldout, tok, configs[0].model_config(tok.vocab_size).block_size)
     specs = [{"arm": name, "seed": k, "data": str(abl / "data" / name),
               "run": str(abl / "runs" / name / f"seed{k}"), "heldout": str(heldout),
