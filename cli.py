@@ -20,6 +20,8 @@ COMMANDS = {
     "import-hf": ("cc2gpt.train.import_cli", "main", "a transformers GPT-2 / Llama / Qwen3 folder becomes a run"),
     "finetune": ("cc2gpt.train.finetune.cli", "main", "fine-tune a run: `finetune classify ...`, `finetune instruct ...`"),
     "classify": ("cc2gpt.train.finetune.cli", "classify_main", "label a text with a fine-tuned classifier"),
+    "ablate": ("cc2gpt.train.ablate.cli", "main", "train one model per curation stage's data and compare"),
+    "eval": ("cc2gpt.train.score", "main", "bits per byte on text and accuracy on minimal pairs of a run"),
 }
 
 

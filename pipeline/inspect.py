@@ -1,4 +1,5 @@
-"""`cc2gpt inspect OUT`: what the job kept, what it dropped and why, and the shards it wrote.
+"""`cc2gpt inspect OUT`: what the job kept, what it dropped and why, and the shards it wrote;
+`cc2gpt inspect ABL`: an ablation's results table (`cc2gpt ablate`).
 
 Everything is read back with pyarrow from OUT/ itself, the way a user would.
 """
@@ -13,7 +14,7 @@ from cc2gpt.tokenizer.manifest import read_manifest
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="cc2gpt inspect", description=__doc__)
-    p.add_argument("out", help="an output folder written by `cc2gpt curate`")
+    p.add_argument("out", help="an output folder written by `cc2gpt curate` (or `cc2gpt ablate`)")
     p.add_argument("--samples", type=int, default=3, help="kept documents to show")
     p.add_argument("--top", type=int, default=10, help="rejection reasons to list")
     p.add_argument("--shards", action="store_true",
@@ -24,6 +25,10 @@ def main(argv: list[str]) -> int:
                         "nearest its threshold")
     args = p.parse_args(argv)
 
+    results = Path(args.out) / "results.md"
+    if (Path(args.out) / "results.json").exists() and results.exists():  # an ablation's folder
+        print(results.read_text(), end="")
+        return 0
     manifest = read_manifest(args.out)
     print(format_funnel(manifest["funnel"], args.top))
     print(format_samples(args.out, args.samples))

@@ -5,6 +5,22 @@ from pathlib import Path
 import pytest
 
 GPT2_TOKENIZER = Path(__file__).resolve().parents[1] / "../shared/data/finetune/gpt2_tokenizer"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+WARCS = str(SHARED / "warc" / "*.warc.gz")
+
+
+@pytest.fixture(scope="session")
+def curated_out(tmp_path_factory) -> Path:
+    """One curation run of every shared WARC file (default filters and dedup), made once per
+    session for every test that needs a real OUT/: kept documents, rejects of every stage,
+    tokenizer, shards and manifest."""
+    import cc2gpt
+
+    out = tmp_path_factory.mktemp("curated") / "out"
+    assert cc2gpt.main(["curate", "--input", WARCS, "--output", str(out),
+                        "--vocab-size", "1024", "--val-fraction", "0.1",
+                        "--shard-tokens", "40000"]) == 0
+    return out
 
 
 @pytest.fixture(scope="session")

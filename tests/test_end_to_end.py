@@ -18,16 +18,12 @@ from cc2gpt.tokenizer import Tokenizer
 from cc2gpt.tokenizer.shards import open_split
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-WARCS = str(SHARED / "warc" / "*.warc.gz")
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("curated") / "out"
-    assert cc2gpt.main(["curate", "--input", WARCS, "--output", str(out),
-                        "--vocab-size", "1024", "--val-fraction", "0.1",
-                        "--shard-tokens", "40000"]) == 0
-    return out
+def out(curated_out):
+    """tests/conftest.py's curation of every shared WARC file (vocabulary 1024, val 10%)."""
+    return curated_out
 
 
 @pytest.fixture(scope="module")
