@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cc2gpt.train.checkpoint import read_checkpoint
 from cc2gpt.train.cli import main as train_main
 
 from .conftest import SMALL, read_metrics
@@ -50,7 +51,6 @@ def test_two_processes_match_one(parallel, one_process, out_dir, tmp_path):
         if "val_loss" in a:
             assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
     # the checkpoint holds the full (unsharded) model, as one process writes it
-    shapes = [{k: v.shape for k, v in torch.load(run / "checkpoints/step_00000004.pt",
-                                                   weights_only=True)["model"].items()}
+    shapes = [{k: v.shape for k, v in read_checkpoint(run / "checkpoints/step_00000004")["model"].items()}
               for run in (one_process, tmp_path / "two")]
     assert shapes[0] == shapes[1]
