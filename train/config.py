@@ -63,13 +63,14 @@ class TrainConfig:
     activation_checkpointing: str = "none"
     meta_init: bool = True
     async_checkpoint: bool = True
+    tp: int = 1  # tensor-parallel degree (processes per model replica); data-parallel: world / tp
 
     def __post_init__(self):
         for name, allowed in (("schedule", SCHEDULES), ("dtype", DTYPES), ("parallel", PARALLEL),
                               ("activation_checkpointing", AC_MODES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected one of {allowed}")
-        for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple"):
+        for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple", "tp"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_time < 0 or self.eval_tokens < 0:

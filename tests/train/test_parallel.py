@@ -43,3 +43,26 @@ def test_training_with_activation_checkpointing_logs_the_same_losses(out_dir, tm
                            f"activation_checkpointing={mode}"]) == 0
         return [r["loss"] for r in read_metrics(run)]
     assert losses("selective") == pytest.approx(losses("none"), rel=1e-6)
+
+
+def test_plan_shards_the_weights_over_fsdp_and_tp_and_counts_activations(capsys):
+    from cc2gpt.train.config import TrainConfig
+    from cc2gpt.train.plan import plan
+
+    def lines(world, **kw):
+        cfg = TrainConfig(model_preset="gpt2-124m", micro_batch_size=4, dtype="bf16", **kw)
+        return {name.split(" (")[0]: n for name, n, _ in plan(cfg, world, 50257)[1]}
+
+    one, fsdp8, ddp8 = lines(1), lines(8, parallel="fsdp"), lines(8, parallel="ddp")
+    P = 124_475_904  # GPT-2 124M with the vocabulary padded to 50304, head tied
+    assert one["parameters"] == 4 * P and one["AdamW moments"] == 8 * P
+    assert fsdp8["parameters"] == 4 * P / 8 and ddp8["parameters"] == 4 * P
+    assert lines(8, parallel="fsdp", tp=2)["parameters"] == 4 * P / 8
+    assert lines(2, parallel="ddp", tp=2)["parameters"] == 4 * P / 2
+    act = {m: lines(1, activation_checkpointing=m)["activations"] for m in ("none", "selective", "full")}
+    assert act["none"] == 4 * 1024 * 12 * 17 * 768 * 2
+    assert act["none"] > act["selective"] > act["full"]
+    assert train_main(["--plan", "--preset", "gpt2-124m", "--world-size", "8", "--set",
+                       "parallel=fsdp"]) == 0
+    out = capsys.readouterr().out
+    assert "fsdp data-parallel 8 x tensor-parallel 1" in out and "total per process" in out
