@@ -61,7 +61,7 @@ def resolve_config(args, world_size: int | None = None) -> TrainConfig:
     cfg = TrainConfig.from_dict(apply_overrides(base, args.overrides))
     if any(item.partition("=")[0] == "micro_batch_size" for item in args.overrides):
         return cfg  # the user's own: a conflict with the world size is an error, not adjusted
-    return fit_micro_batch(cfg, world_size or env_world_size())
+    return fit_micro_batch(cfg, max(1, (world_size or env_world_size()) // cfg.tp))
 
 
 def plan_text(args) -> str:

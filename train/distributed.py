@@ -28,10 +28,21 @@ class Dist:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    tp: int = 1  # tensor-parallel degree: ranks dp*tp .. dp*tp+tp-1 hold one model replica
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def dp_rank(self) -> int:
+        """This rank's data-parallel index: the ranks of one tensor-parallel group see the
+        same batches."""
+        return self.rank // self.tp
+
+    @property
+    def dp_size(self) -> int:
+        return self.world_size // self.tp
 
     @property
     def enabled(self) -> bool:

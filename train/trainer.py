@@ -6,6 +6,7 @@ its own unit: the optimizer step and reading its loss back (train/step.py), eval
 
 import contextlib
 import signal
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from .evaluate import evaluate
 from .metrics import Metrics
 from .mfu import peak_flops
 from .optim import build_optimizer
-from .parallel import build_model
+from .parallel import build_model, split_param_groups
 from .schedule import lr_at
 from .setup import check_tokenizer, find_checkpoint, resolve, write_run_dir
 from .state import TrainState
@@ -71,12 +72,15 @@ class Trainer:
         tokenizer_file = check_tokenizer(data_dir, manifest, run_dir, ckpt)
         self.tokenizer = Tokenizer.from_file(tokenizer_file)
         self.cfg = cfg = resolve(cfg, self.tokenizer.vocab_size, d)
-        self.global_windows, accum = batch_split(cfg, d.world_size)
+        self.d = d = replace(d, tp=cfg.tp)
+        self.global_windows, accum = batch_split(cfg, d.dp_size)
         if d.is_main:
             write_run_dir(run_dir, cfg, tokenizer_file)
         sampler, self.val = self.build_data(data_dir, manifest, accum)
         self.model, wrapped = build_model(cfg, d)
         optimizer = build_optimizer(self.model, cfg, d.device.type)
+        if cfg.tp > 1:
+            split_param_groups(optimizer)
         scaler = torch.amp.GradScaler(d.device.type, enabled=cfg.dtype == "fp16")
         self.autocast = autocast_for(cfg.dtype, d.device)
         self.train_step = TrainStep(wrapped, optimizer, scaler, self.autocast, cfg.grad_clip, d)
@@ -99,9 +103,10 @@ class Trainer:
         validation windows (None without a val split)."""
         cfg, d, T = self.cfg, self.d, self.cfg.model["block_size"]
         windows = Windows([s.tokens for s in open_split(data_dir, "train", manifest)], T)
-        val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, self.tokenizer)
+        val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.dp_size, self.tokenizer)
         self.say(f"data: {len(windows):,} train windows of {T + 1} tokens; {accum} micro-step(s) of "
-                 f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
+                 f"{cfg.micro_batch_size} x {d.dp_size} process(es) per step"
+                 + (f" (each a group of {d.tp} tensor-parallel ranks); " if d.tp > 1 else "; ")
                  + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val
                     else "no val split"))
         return Sampler(windows, cfg.seed), val
@@ -114,8 +119,8 @@ class Trainer:
             while state.step < cfg.max_steps:
                 t0 = self.clock()
                 lr = lr_at(state.step, cfg, state.elapsed)
-                batches = state.sampler.next_step(self.global_windows, cfg.micro_batch_size, d.rank,
-                                                  d.world_size, pin=d.device.type == "cuda")
+                batches = state.sampler.next_step(self.global_windows, cfg.micro_batch_size, d.dp_rank,
+                                                  d.dp_size, pin=d.device.type == "cuda")
                 loss = self.train_step(batches, state.step + 1, lr)
                 state.step += 1
                 step_seconds = self.clock() - t0

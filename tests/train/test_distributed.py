@@ -1,5 +1,6 @@
 """torchrun on CPU with gloo: 2 processes train exactly as 1 process on the same global batch,
-the preset's micro-batch lowered to fit them, under DDP, FSDP and compiled DDP; a sharded
+the preset's micro-batch lowered to fit them, under DDP, FSDP, tensor parallelism (alone and
+FSDP x TP on 4 processes) and compiled DDP; a sharded
 checkpoint written by 2 processes resumes on 1 and on 2 with the uninterrupted run's losses;
 a model built on the meta device and sharded holds, gathered, the unsharded initial values."""
 
@@ -84,6 +85,21 @@ def test_two_processes_match_one(parallel, one_process, out_dir, tmp_path, reque
     shapes = [{k: v.shape for k, v in read_checkpoint(r / "checkpoints/step_00000004")["model"].items()}
               for r in (one_process, run)]
     assert shapes[0] == shapes[1]
+
+
+@pytest.mark.parametrize("nproc,parallel", [(2, ["tp=2"]), (4, ["parallel=fsdp", "tp=2"])])
+def test_tensor_parallel_matches_one_process(nproc, parallel, one_process, out_dir, tmp_path):
+    """TP=2 alone and FSDP x TP = 2 x 2 (meta-device init, sharded checkpoints): the
+    single-process losses; the 2 x 2 run's step-2 checkpoint resumes on one process."""
+    run = tmp_path / "tp"
+    err = torchrun(out_dir, run, nproc, *parallel)
+    assert "tensor-parallel ranks" in err
+    assert_same_losses(one_process, run)
+    if nproc == 4:
+        shutil.rmtree(run / "checkpoints/step_00000004")
+        assert train_main(["--data", str(out_dir), "--out", str(run), *STEPS, "tp=1",
+                           "parallel=ddp", "--resume"]) == 0
+        assert_same_losses(one_process, run, steps=[3, 4])
 
 
 @pytest.mark.parametrize("nproc", [1, 2])
