@@ -2,11 +2,13 @@
 (nothing is built or trained), so a recipe can be checked before it is launched.
 
 Per process, in bytes, for P parameters (embeddings included, a tied head once), L layers
-of width d, micro-batch b windows of T tokens, vocabulary V; the weights are sharded over
-S processes (FSDP: dp x tp; DDP: tp) and the activations inside a block over tp:
+of width d, micro-batch b windows of T tokens, vocabulary V; FSDP shards every weight over
+the dp data-parallel ranks (DDP: none), tensor parallelism splits the blocks' four
+projections (P_tp of the parameters) and the activations inside a block over tp:
 
-* parameters 4P/S (fp32 weights; autocast computes in bf16/fp16 from them), gradients
-  4P/S, AdamW's two moments 8P/S;
+* per rank P_tp / (dp x tp) + (P - P_tp) / dp parameters (P_tp / tp + P - P_tp under DDP):
+  4 bytes each for the fp32 weights (autocast computes in bf16/fp16 from them), 4 for
+  their gradients, 8 for AdamW's two moments;
 * FSDP's all-gathered weights: two blocks at a time (the one computing, the next
   prefetched), 2 x 4 x P_block / tp;
 * activations kept for the backward pass, per layer and token, in elements of the compute
@@ -38,13 +40,21 @@ def plan(cfg: TrainConfig, world_size: int, vocab_size: int) -> tuple[str, list[
     with torch.device("meta"):
         model = GPT(c)
     P = model.num_params(non_embedding=False)
-    P_block = sum(p.numel() for p in model.transformer.h[0].parameters())
+    block = model.transformer.h[0]
+    P_block = sum(p.numel() for p in block.parameters())
+    # split by tensor parallelism: the four projections (a row-split layer's bias is whole)
+    P_split = c.n_layer * sum(
+        lin.weight.numel() + (lin.bias.numel() if lin.bias is not None and col else 0)
+        for lin, col in ((block.attn.c_attn, True), (block.attn.c_proj, False),
+                         (block.mlp.c_fc, True), (block.mlp.c_proj, False)))
     tp = cfg.tp
     if world_size % tp:
         raise ValueError(f"tp={tp} does not divide the {world_size} processes")
     dp = world_size // tp
     fsdp = cfg.parallel == "fsdp" and world_size > 1
-    S = world_size if fsdp else tp
+    S = dp if fsdp else 1  # the data-parallel sharding of every weight
+    per_rank = P_split / (S * tp) + (P - P_split) / S
+    shards = f"({P_split:,} / {S * tp} + {P - P_split:,} / {S})"
     b, T, d, L, V = cfg.micro_batch_size, c.block_size, c.n_embd, c.n_layer, c.vocab_size
     act = 4 if cfg.dtype == "fp32" else 2  # "auto" plans for GPUs: bf16
     rep, split = ACT_ELEMENTS[cfg.activation_checkpointing]
@@ -53,9 +63,9 @@ def plan(cfg: TrainConfig, world_size: int, vocab_size: int) -> tuple[str, list[
     tokens = b * T
     head_rows, head_bytes = (tokens, 10) if act == 2 else (min(tokens, FUSED_LOSS_ROWS), 8)
     lines = [
-        ("parameters (fp32)", 4 * P / S, f"4 B x {P:,} / {S}"),
-        ("gradients (fp32)", 4 * P / S, f"4 B x {P:,} / {S}"),
-        ("AdamW moments (2 x fp32)", 8 * P / S, f"8 B x {P:,} / {S}"),
+        ("parameters (fp32)", 4 * per_rank, f"4 B x {shards}"),
+        ("gradients (fp32)", 4 * per_rank, f"4 B x {shards}"),
+        ("AdamW moments (2 x fp32)", 8 * per_rank, f"8 B x {shards}"),
         ("FSDP gathered blocks", 2 * 4 * P_block / tp if fsdp else 0,
          f"2 x 4 B x {P_block:,} / {tp}" if fsdp else "not sharded"),
         (f"activations ({cfg.activation_checkpointing})", tokens * (L * per_token + recompute) * act,

@@ -57,8 +57,9 @@ def test_plan_shards_the_weights_over_fsdp_and_tp_and_counts_activations(capsys)
     P = 124_475_904  # GPT-2 124M with the vocabulary padded to 50304, head tied
     assert one["parameters"] == 4 * P and one["AdamW moments"] == 8 * P
     assert fsdp8["parameters"] == 4 * P / 8 and ddp8["parameters"] == 4 * P
-    assert lines(8, parallel="fsdp", tp=2)["parameters"] == 4 * P / 8
-    assert lines(2, parallel="ddp", tp=2)["parameters"] == 4 * P / 2
+    split = 12 * (768 * 2304 + 2304 + 768 * 768 + 768 * 3072 + 3072 + 3072 * 768)  # TP's share
+    assert lines(8, parallel="fsdp", tp=2)["parameters"] == 4 * (split / 8 + (P - split) / 4)
+    assert lines(2, parallel="ddp", tp=2)["parameters"] == 4 * (split / 2 + P - split)
     act = {m: lines(1, activation_checkpointing=m)["activations"] for m in ("none", "selective", "full")}
     assert act["none"] == 4 * 1024 * 12 * 17 * 768 * 2
     assert act["none"] > act["selective"] > act["full"]
