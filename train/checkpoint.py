@@ -114,23 +114,20 @@ def read_checkpoint(path, keys: set[str] | None = None) -> dict:
 
 def load_latest(run_dir, keys: set[str] | None = None) -> tuple[Path, dict] | None:
     """The newest checkpoint that reads, as (path, read_checkpoint(path, keys)); None if there is none."""
-    for step, path in reversed(list_checkpoints(run_dir)):
-        try:
-            state = read_checkpoint(path, keys)
-            if state.get("step") != step:
-                raise ValueError(f"records step {state.get('step')}")
-            return path, state
-        except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint is skipped
-            print(f"warning: skipping unreadable checkpoint {path}: {e}", file=sys.stderr)
-    return None
+    return newest(run_dir, lambda path: read_checkpoint(path, keys))
 
 
 def latest_header(run_dir) -> tuple[Path, dict] | None:
     """The newest complete checkpoint without reading its tensors from a DCP folder:
     (path, meta.json) for a folder, (path, the whole state) for a .pt file; None if none."""
+    return newest(run_dir, lambda path: read_meta(path) if path.is_dir() else read_checkpoint(path))
+
+
+def newest(run_dir, read) -> tuple[Path, dict] | None:
+    """(path, read(path)) of the newest checkpoint that reads and records its own step."""
     for step, path in reversed(list_checkpoints(run_dir)):
         try:
-            state = read_meta(path) if path.is_dir() else read_checkpoint(path)
+            state = read(path)
             if state.get("step") != step:
                 raise ValueError(f"records step {state.get('step')}")
             return path, state

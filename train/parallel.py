@@ -154,7 +154,7 @@ def build_model(cfg: TrainConfig, d: dist_utils.Dist) -> tuple[GPT, nn.Module]:
             block.compile()
     if d.enabled and cfg.parallel == "fsdp" and dp > 1:
         apply_fsdp(model, mesh["dp"] if mesh is not None else None)
-    wrapped = dist_utils.wrap(model, "ddp", d) if d.enabled and not sharded else model
+    wrapped = dist_utils.wrap_ddp(model, d) if d.enabled and not sharded else model
     if meta:
         model.to_empty(device=d.device)
         if config.tie_embeddings:  # to_empty gives each module its own new tensor
