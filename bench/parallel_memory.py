@@ -7,8 +7,9 @@ Sharding: for 1 process and for 2 and 4 under FSDP (the model built whole, then 
 FSDP with meta-device init (train/parallel.py, the default), TP=2 and FSDP x TP = 2 x 2,
 each rank (a torchrun process running train.parallel.build_model, AdamW and one training
 step of 1 x --tokens tokens) reports its parameters' bytes (exact: its shards), its peak
-resident memory while the model was built, and its peak over the step (weights, gradients,
-AdamW's moments, activations). Peaks are the kernel's VmHWM, reset before each phase,
+resident memory while the model was built, and its peak over its first step (gradients,
+AdamW's moments allocated, activations; under FSDP the root unit, the tied embedding and
+head, is gathered whole with its gradient, a part that does not shrink with N). Peaks are the kernel's VmHWM, reset before each phase,
 above the process's resident memory before the phase; glibc returns every freed block
 over 64 KiB at once (MALLOC_MMAP_THRESHOLD_), so the resident memory follows what is live.
 The largest rank is shown.
@@ -124,7 +125,7 @@ def main():
         runs += [(f"FSDP, built whole, {n}", n, {"parallel": "fsdp", "meta_init": False}),
                  (f"FSDP, meta init, {n}", n, {"parallel": "fsdp"})]
     runs += [("TP=2", 2, {"tp": 2}), ("FSDP x TP = 2 x 2", 4, {"parallel": "fsdp", "tp": 2})]
-    print(f"{'layout':<26} {'params/rank':>12} {'build peak':>11} {'step peak':>10} {'vs 1 proc':>9}")
+    print(f"{'layout':<26} {'params/rank':>12} {'build peak':>11} {'1st step peak':>14} {'vs 1 proc':>9}")
     base = None
     table = {}
     for name, n, cfg in runs:
@@ -132,7 +133,7 @@ def main():
         base = base or worst
         table[name] = worst
         print(f"{name:<26} {worst['params'] / MB:>9.0f} MB {worst['build_peak'] / MB:>8.0f} MB "
-              f"{worst['first_step_peak'] / MB:>7.0f} MB {base['params'] / worst['params']:>8.2f}x", flush=True)
+              f"{worst['first_step_peak'] / MB:>11.0f} MB {base['params'] / worst['params']:>8.2f}x", flush=True)
     if not args.skip_ac:
         print(f"\n{'activation checkpointing':<26} {'step peak':>10} {'vs none':>8} {'step s':>7} {'vs none':>8}")
         ref = None
