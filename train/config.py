@@ -12,6 +12,7 @@ PRESET_DIR = Path(__file__).resolve().parents[1] / "workflows" / "presets"
 SCHEDULES = ("cosine", "wsd")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 PARALLEL = ("ddp", "fsdp")
+AC_MODES = ("none", "selective", "full")
 
 
 @dataclass
@@ -56,12 +57,20 @@ class TrainConfig:
     checkpoint_interval: int = 100
     keep_checkpoints: int = 3
     tensorboard: bool = True  # only if the tensorboard package is installed
+    # Scale (train/parallel.py): activation checkpointing per block ("none" | "selective":
+    # keep matmul outputs, recompute the rest | "full": recompute the block); build sharded
+    # models on the meta device; write checkpoints in the background.
+    activation_checkpointing: str = "none"
+    meta_init: bool = True
+    async_checkpoint: bool = True
+    tp: int = 1  # tensor-parallel degree (processes per model replica); data-parallel: world / tp
 
     def __post_init__(self):
-        for name, allowed in (("schedule", SCHEDULES), ("dtype", DTYPES), ("parallel", PARALLEL)):
+        for name, allowed in (("schedule", SCHEDULES), ("dtype", DTYPES), ("parallel", PARALLEL),
+                              ("activation_checkpointing", AC_MODES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected one of {allowed}")
-        for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple"):
+        for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple", "tp"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_time < 0 or self.eval_tokens < 0:

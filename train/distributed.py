@@ -3,8 +3,8 @@
 
 One process: no process group, the bare model. Under torchrun (WORLD_SIZE > 1): NCCL for
 CUDA tensors and gloo for CPU tensors (gloo only on CPU), and the model wrapped in DDP
-(replicated weights, all-reduced gradients) or FSDP2 (`fully_shard` per transformer block,
-then the root: sharded weights, gradients and optimizer state). The per-step agreement on
+(replicated weights, all-reduced gradients) here, or sharded by FSDP2 and tensor
+parallelism in train/parallel.py. The per-step agreement on
 the clock and on signals (all_reduce_max) travels as a CPU tensor over gloo, so it never
 waits for the GPU.
 """
@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                     get_optimizer_state_dict,
-                                                     set_model_state_dict,
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
                                                      set_optimizer_state_dict)
 from torch.nn.parallel import DistributedDataParallel
 
@@ -28,10 +26,21 @@ class Dist:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    tp: int = 1  # tensor-parallel degree: ranks dp*tp .. dp*tp+tp-1 hold one model replica
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def dp_rank(self) -> int:
+        """This rank's data-parallel index: the ranks of one tensor-parallel group see the
+        same batches."""
+        return self.rank // self.tp
+
+    @property
+    def dp_size(self) -> int:
+        return self.world_size // self.tp
 
     @property
     def enabled(self) -> bool:
@@ -63,16 +72,10 @@ def teardown(d: Dist):
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, parallel: str, d: Dist) -> torch.nn.Module:
-    """The model as the training loop calls it: bare, DDP-wrapped or FSDP-sharded."""
+def wrap_ddp(model: torch.nn.Module, d: Dist) -> torch.nn.Module:
+    """The model as the training loop calls it: bare (one process) or DDP-wrapped. FSDP
+    and tensor parallelism are applied by train/parallel.py."""
     if not d.enabled:
-        return model
-    if parallel == "fsdp":
-        from torch.distributed.fsdp import fully_shard
-
-        for block in model.transformer.h:
-            fully_shard(block)
-        fully_shard(model)
         return model
     return DistributedDataParallel(model, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
 
@@ -128,16 +131,9 @@ def broadcast_object(obj, d: Dist):
     return box[0]
 
 
-def full_state(model, optimizer) -> tuple[dict, dict]:
-    """Full (unsharded) model and optimizer state dicts on CPU, for any wrapping; a
-    collective under torchrun, so every rank calls it."""
-    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return (get_model_state_dict(model, options=opts),
-            get_optimizer_state_dict(model, optimizer, options=opts))
-
-
 def load_full_state(model, optimizer, model_state: dict, optim_state: dict | None):
-    """Inverse of full_state (every rank passes the same full state dicts)."""
+    """Load full (unsharded) model and optimizer state dicts, as a .pt checkpoint holds
+    them, into any wrapping (every rank passes the same ones)."""
     opts = StateDictOptions(full_state_dict=True)
     set_model_state_dict(model, model_state, options=opts)
     if optim_state is not None:

@@ -15,8 +15,8 @@ def evaluate(model, val: ValSet, d: dist_utils.Dist, micro_batch: int, autocast)
     every rank calls it). model: the bare model, not its DDP wrapper."""
     was_training = model.training
     model.eval()
-    per_rank = len(val.indices) // d.world_size
-    mine = val.indices[d.rank * per_rank:(d.rank + 1) * per_rank]
+    per_rank = len(val.indices) // d.dp_size  # the ranks of a tensor-parallel group share theirs
+    mine = val.indices[d.dp_rank * per_rank:(d.dp_rank + 1) * per_rank]
     total = torch.zeros((), device=d.device, dtype=torch.float64)
     for i in range(0, len(mine), micro_batch):
         w = val.windows.gather(mine[i:i + micro_batch]).to(d.device)

@@ -44,7 +44,7 @@ def load_run(run_dir) -> tuple[GPT, Tokenizer, dict]:
     unmerged). The vocabulary padding added for speed is cut off, so padded ids can never
     be sampled or exported."""
     run_dir = Path(run_dir)
-    found = load_latest(run_dir)
+    found = load_latest(run_dir, keys={"model"})  # a DCP checkpoint's optimizer is not read
     if found is None:
         raise ValueError(f"{run_dir}: no usable checkpoint in {run_dir / 'checkpoints'}")
     path, ckpt = found

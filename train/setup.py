@@ -13,25 +13,26 @@ from cc2gpt.tokenizer.manifest import tokenizer_path
 
 from . import TrainingError
 from . import distributed as dist_utils
-from .checkpoint import list_checkpoints, load_latest
+from .checkpoint import latest_header, list_checkpoints
 from .config import TrainConfig
 from .mfu import measure_matmul_peak
 
 
-def find_checkpoint(run_dir: Path, resume: bool, say) -> dict | None:
-    """The newest good checkpoint to resume from (None: start at step 0); a TrainingError
-    when run_dir already has checkpoints and resume is off, so no run is overwritten."""
+def find_checkpoint(run_dir: Path, resume: bool, say) -> tuple[Path | None, dict | None]:
+    """The newest complete checkpoint to resume from and its header (checkpoint.latest_header;
+    (None, None): start at step 0); a TrainingError when run_dir already has checkpoints and
+    resume is off, so no run is overwritten."""
     if not resume:
         if list_checkpoints(run_dir):
             raise TrainingError(f"{run_dir} already has checkpoints: pass --resume to continue "
                                 "it, or choose another --out")
-        return None
-    found = load_latest(run_dir)
+        return None, None
+    found = latest_header(run_dir)
     if not found:
         say(f"no checkpoint in {run_dir}/checkpoints: starting from step 0")
-        return None
+        return None, None
     say(f"resuming from {found[0]}")
-    return found[1]
+    return found
 
 
 def sha256_file(path) -> str:

@@ -7,6 +7,7 @@ import torch
 
 from . import TrainingError
 from . import distributed as dist_utils
+from .parallel import clip_grad_norm_
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,9 +54,9 @@ class TrainStep:
         self._note(0, loss_sum, step)
         self.scaler.unscale_(self.optimizer)
         if self.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            norm = clip_grad_norm_(self.model.parameters(), self.grad_clip)
             if not self.scaler.is_enabled():  # fp16: the scaler skips steps with inf gradients
-                self._note(1, norm.full_tensor() if hasattr(norm, "full_tensor") else norm, step)
+                self._note(1, norm, step)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)

@@ -6,6 +6,7 @@ its own unit: the optimizer step and reading its loss back (train/step.py), eval
 
 import contextlib
 import signal
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -13,20 +14,20 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from cc2gpt.model import GPT, GPTConfig
 from cc2gpt.tokenizer import Tokenizer
 from cc2gpt.tokenizer.manifest import read_manifest
 from cc2gpt.tokenizer.shards import open_split
 
 from . import distributed as dist_utils
 from .allocator import keep_freed_memory
-from .checkpoint import save_checkpoint
+from .checkpoint import DCPWriter
 from .config import TrainConfig, batch_split
 from .data import Sampler, ValSet, Windows, val_set
 from .evaluate import evaluate
 from .metrics import Metrics
 from .mfu import peak_flops
 from .optim import build_optimizer
+from .parallel import build_model, split_param_groups
 from .schedule import lr_at
 from .setup import check_tokenizer, find_checkpoint, resolve, write_run_dir
 from .state import TrainState
@@ -49,19 +50,6 @@ def train(cfg: TrainConfig, data_dir, run_dir, resume: bool = False, *,
         dist_utils.teardown(d)
 
 
-def build_model(cfg: TrainConfig, d: dist_utils.Dist) -> tuple[GPT, torch.nn.Module]:
-    """The model initialised from cfg.seed on the run's device, compiled if cfg.compile, and
-    the same model as training calls it: bare, DDP-wrapped or FSDP-sharded."""
-    torch.manual_seed(cfg.seed)
-    model = GPT(GPTConfig(**cfg.model)).to(d.device)
-    if cfg.compile and cfg.parallel != "fsdp":
-        model.compile()
-    elif cfg.compile:  # FSDP shards per block, so compile per block (torchtitan's order)
-        for block in model.transformer.h:
-            block.compile()
-    return model, dist_utils.wrap(model, cfg.parallel, d)
-
-
 class Due(NamedTuple):
     """What the step just taken is followed by."""
     log: bool
@@ -79,23 +67,27 @@ class Trainer:
                  d: dist_utils.Dist, clock: Callable[[], float], memory: str):
         self.d, self.run_dir, self.clock = d, run_dir, clock
         self.say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if d.is_main else (lambda msg: None)
-        ckpt = find_checkpoint(run_dir, resume, self.say)
+        ckpt_path, ckpt = find_checkpoint(run_dir, resume, self.say)
         manifest = read_manifest(data_dir)
         tokenizer_file = check_tokenizer(data_dir, manifest, run_dir, ckpt)
         self.tokenizer = Tokenizer.from_file(tokenizer_file)
         self.cfg = cfg = resolve(cfg, self.tokenizer.vocab_size, d)
-        self.global_windows, accum = batch_split(cfg, d.world_size)
+        self.d = d = replace(d, tp=cfg.tp)
+        self.global_windows, accum = batch_split(cfg, d.dp_size)
         if d.is_main:
             write_run_dir(run_dir, cfg, tokenizer_file)
         sampler, self.val = self.build_data(data_dir, manifest, accum)
         self.model, wrapped = build_model(cfg, d)
         optimizer = build_optimizer(self.model, cfg, d.device.type)
+        if cfg.tp > 1:
+            split_param_groups(optimizer)
         scaler = torch.amp.GradScaler(d.device.type, enabled=cfg.dtype == "fp16")
         self.autocast = autocast_for(cfg.dtype, d.device)
         self.train_step = TrainStep(wrapped, optimizer, scaler, self.autocast, cfg.grad_clip, d)
         self.state = TrainState(wrapped, optimizer, scaler, sampler)
         if ckpt:
-            self.state.load_state_dict(ckpt)
+            self.state.load(ckpt_path, ckpt)
+        self.writer = DCPWriter(run_dir, cfg.keep_checkpoints, d.rank, d.enabled, cfg.async_checkpoint)
         self.flops_per_token = self.model.flops_per_token()
         self.peak, peak_source = peak_flops(d.device, TORCH_DTYPES[cfg.dtype]) if d.is_main else (None, "")
         self.say(f"model: {self.model.num_params():,} parameters, {self.flops_per_token / 1e6:.1f} "
@@ -111,9 +103,10 @@ class Trainer:
         validation windows (None without a val split)."""
         cfg, d, T = self.cfg, self.d, self.cfg.model["block_size"]
         windows = Windows([s.tokens for s in open_split(data_dir, "train", manifest)], T)
-        val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.world_size, self.tokenizer)
+        val = val_set(data_dir, manifest, T, cfg.eval_tokens, d.dp_size, self.tokenizer)
         self.say(f"data: {len(windows):,} train windows of {T + 1} tokens; {accum} micro-step(s) of "
-                 f"{cfg.micro_batch_size} x {d.world_size} process(es) per step; "
+                 f"{cfg.micro_batch_size} x {d.dp_size} process(es) per step"
+                 + (f" (each a group of {d.tp} tensor-parallel ranks); " if d.tp > 1 else "; ")
                  + (f"val {len(val.indices) * T:,} tokens ({val.nbytes:,} bytes)" if val
                     else "no val split"))
         return Sampler(windows, cfg.seed), val
@@ -122,12 +115,12 @@ class Trainer:
         """Steps until the last (max_steps, the time budget or a signal); the last record."""
         cfg, d, state = self.cfg, self.d, self.state
         record, tokens, seconds = {}, 0, 0.0  # tokens and step seconds since the last log
-        with StopOnSignal() as stop:
+        with StopOnSignal() as stop, contextlib.closing(self.writer):
             while state.step < cfg.max_steps:
                 t0 = self.clock()
                 lr = lr_at(state.step, cfg, state.elapsed)
-                batches = state.sampler.next_step(self.global_windows, cfg.micro_batch_size, d.rank,
-                                                  d.world_size, pin=d.device.type == "cuda")
+                batches = state.sampler.next_step(self.global_windows, cfg.micro_batch_size, d.dp_rank,
+                                                  d.dp_size, pin=d.device.type == "cuda")
                 loss = self.train_step(batches, state.step + 1, lr)
                 state.step += 1
                 step_seconds = self.clock() - t0
@@ -181,13 +174,12 @@ class Trainer:
         return record
 
     def save(self):
-        """A checkpoint of the step just taken: the state, the config and the tokenizer's
-        identity (a collective under torchrun; rank 0 writes)."""
-        state = self.state.state_dict()
-        if self.d.is_main:
-            state |= {"config": self.cfg.to_dict(), "tokenizer_sha256": self.tokenizer.sha256,
-                      "vocab_size": self.tokenizer.vocab_size, "eos_id": self.tokenizer.eos_id}
-            save_checkpoint(self.run_dir, self.state.step, state, self.cfg.keep_checkpoints)
+        """A DCP checkpoint of the step just taken, written in the background (every rank
+        writes its shards; a collective under torchrun), with the config and the tokenizer's
+        identity in its meta.json."""
+        meta = {"config": self.cfg.to_dict(), "tokenizer_sha256": self.tokenizer.sha256,
+                "vocab_size": self.tokenizer.vocab_size, "eos_id": self.tokenizer.eos_id}
+        self.writer.save(self.state.step, self.state.state_dict(), meta)
 
     def report_stop(self, due: Due, signum: float, record: dict) -> dict:
         """Say why the run stops after this step, if it does; record gains "stopped_by" when

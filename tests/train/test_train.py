@@ -19,7 +19,9 @@ import torch
 
 from cc2gpt.tokenizer import Tokenizer
 from cc2gpt.tokenizer.shards import open_split
-from cc2gpt.train.checkpoint import list_checkpoints
+import torch.distributed.checkpoint as dcp
+
+from cc2gpt.train.checkpoint import list_checkpoints, read_checkpoint
 from cc2gpt.train.cli import main as train_main
 from cc2gpt.train.config import TrainConfig, apply_overrides, load_preset
 from cc2gpt.train.schedule import lr_at
@@ -68,23 +70,25 @@ def test_loss_falls_and_run_folder_is_complete(run20, out_dir):
     assert config["lr"] == 0.003 and config["max_steps"] == 20
     assert (run20 / "tokenizer.model").read_bytes() == (out_dir / "tokenizer/tokenizer.model").read_bytes()
     assert [s for s, _ in list_checkpoints(run20)] == [10, 20]
-    ckpt = torch.load(run20 / "checkpoints/step_00000020.pt", weights_only=True)
+    ckpt = read_checkpoint(run20 / "checkpoints/step_00000020")  # a DCP folder, read whole
     assert ckpt["tokenizer_sha256"] == hashlib.sha256((run20 / "tokenizer.model").read_bytes()).hexdigest()
-    assert ckpt["data_position"] == 20 * 2048 // 64 and ckpt["config"]["max_steps"] == 20
+    assert ckpt["train"]["data_position"] == 20 * 2048 // 64 and ckpt["config"]["max_steps"] == 20
+    assert ckpt["model"]["lm_head.weight"].shape == (512, 64)
 
 
 def test_resume_logs_the_same_losses(run20, out_dir, tmp_path):
     run = shutil.copytree(run20, tmp_path / "run")
-    (run / "checkpoints/step_00000020.pt").unlink()  # as if killed between steps 10 and 20
+    shutil.rmtree(run / "checkpoints/step_00000020")  # as if killed between steps 10 and 20
     assert train(out_dir, run, "--max-steps", "20", "--resume") == 0
     assert losses(run) == losses(run20)  # exactly, steps 11..20 recomputed
 
 
 def test_resume_skips_a_damaged_newest_checkpoint(run20, out_dir, tmp_path, capsys):
     run = shutil.copytree(run20, tmp_path / "run")
-    newest = run / "checkpoints/step_00000020.pt"
-    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # torn write
-    (run / "checkpoints/.step_00000030.pt.tmp").write_bytes(b"partial")  # killed mid-save
+    shard, = (run / "checkpoints/step_00000020").glob("*.distcp")
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])  # a truncated copy
+    (run / "checkpoints/.step_00000030.tmp").mkdir()  # killed mid-save
+    (run / "checkpoints/.step_00000030.tmp/__0_0.distcp").write_bytes(b"partial")
     assert train(out_dir, run, "--max-steps", "20", "--resume") == 0
     assert "skipping unreadable checkpoint" in capsys.readouterr().err
     assert losses(run) == losses(run20)
@@ -105,10 +109,10 @@ def test_refuses_to_overwrite_a_run_without_resume(run20, out_dir, capsys):
 
 def test_nan_guard_stops_naming_the_step(run20, out_dir, tmp_path, capsys):
     run = shutil.copytree(run20, tmp_path / "run")
-    path = run / "checkpoints/step_00000020.pt"
-    ckpt = torch.load(path, weights_only=True)
+    path = run / "checkpoints/step_00000020"
+    ckpt = read_checkpoint(path)
     ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
-    torch.save(ckpt, path)
+    dcp.save({k: ckpt[k] for k in ("model", "optimizer", "train")}, checkpoint_id=path)
     assert train(out_dir, run, "--max-steps", "25", "--resume") == 1
     err = capsys.readouterr().err
     assert "training loss is not finite since step 21 (nan at step 21)" in err
@@ -132,8 +136,8 @@ def test_autocast_precisions_train(dtype, out_dir, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["dtype"] == dtype if dtype != "auto" else config["dtype"] in ("fp32", "bf16")
     assert losses(run)[1] == pytest.approx(math.log(512), abs=0.3)  # an untrained model's loss
-    ckpt = torch.load(run / "checkpoints/step_00000002.pt", weights_only=True)
-    assert bool(ckpt["scaler"]) == (config["dtype"] == "fp16")  # the scaler's state resumes too
+    ckpt = read_checkpoint(run / "checkpoints/step_00000002")
+    assert bool(ckpt["train"].get("scaler")) == (config["dtype"] == "fp16")  # the scaler's state resumes too
 
 
 class FakeClock:
@@ -166,7 +170,7 @@ def test_time_budget_stops_the_run_with_the_schedule_decayed(out_dir, tmp_path, 
     assert [r["lr"] for r in records] == [lr_at(n, cfg, n * 0.25) for n in range(12)]
     assert last["lr"] < 0.2 * 0.003 < records[5]["lr"]
     (_, path), = list_checkpoints(run)  # the final checkpoint, recording the time spent
-    assert torch.load(path, weights_only=True)["elapsed"] == 3.0
+    assert read_checkpoint(path)["train"]["elapsed"] == 3.0
 
 
 def test_sigterm_writes_a_checkpoint_and_resume_continues_exactly(out_dir, tmp_path):

@@ -208,7 +208,7 @@ def setup(task: Task, cfg: FinetuneConfig, steps: int, ckpt: dict | None, d) -> 
         history = ckpt["history"]
         torch.set_rng_state(ckpt["rng"])
     scaler = torch.amp.GradScaler(d.device.type, enabled=cfg.dtype == "fp16")
-    return Trainer(dist_utils.wrap(task.module, "ddp", d), optimizer, scaler, autocast, schedule), history
+    return Trainer(dist_utils.wrap_ddp(task.module, d), optimizer, scaler, autocast, schedule), history
 
 
 def _run(task, cfg, run_dir, resume, on_epoch, d) -> list[dict]:
