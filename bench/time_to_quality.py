@@ -162,14 +162,16 @@ def train_ours(cfg: TrainConfig, out: Path, run: Path, data: Data, target: float
             "tokens_per_s": record["step"] * cfg.tokens_per_step / record["elapsed_s"]}
 
 
-def time_to(curve, target: float) -> float | None:
-    """Seconds at which the curve first gets to target (linear between evaluations)."""
+def time_to(curve, target: float, at: int = 1) -> float | None:
+    """Seconds (at=1; steps: at=0) at which the curve of (step, seconds, bpb) first gets
+    to target, linear between evaluations."""
     prev = (0.0, float("inf"))
-    for _, t, v in curve:
+    for point in curve:
+        x, v = point[at], point[2]
         if v <= target:
-            t0, v0 = prev
-            return t if v0 == float("inf") else t0 + (t - t0) * (v0 - target) / (v0 - v)
-        prev = (t, v)
+            x0, v0 = prev
+            return x if v0 == float("inf") else x0 + (x - x0) * (v0 - target) / (v0 - v)
+        prev = (x, v)
     return None
 
 
@@ -240,11 +242,13 @@ def main():
                                     lambda: train_ours(cfg, out, work / f"run{i}", data, target))
         print(f"\ntarget {target:.4f} bpb on the eval subset"
               + (f" (peer {best}'s final after {args.budget:g} s)" if best else " (given)"))
-        print(f"{'run':<16} {'time to target':>15} {'ratio':>7} {'final bpb':>10} {'tokens/s':>9}")
+        print(f"{'run':<16} {'time to target':>15} {'ratio':>7} {'steps to target':>16} "
+              f"{'final bpb':>10} {'tokens/s':>9}")
         for name, r in results.items():
-            t = time_to(r["curve"], target)
+            t, n = time_to(r["curve"], target), time_to(r["curve"], target, at=0)
             print(f"{name:<16} {f'{t:.1f} s' if t else 'not reached':>15} "
-                  f"{args.budget / t if t else 0:>7.2f} {r['final']:>10.4f} {r['tokens_per_s']:>9,.0f}")
+                  f"{args.budget / t if t else 0:>7.2f} {f'{n:.0f}' if n else '-':>16} "
+                  f"{r['final']:>10.4f} {r['tokens_per_s']:>9,.0f}")
         t = time_to(results["ours"]["curve"], target)
         if t is None and best:  # the peer's time to our final bpb, as a share of the budget
             t_peer = time_to(peers[best]["curve"], results["ours"]["final"])
