@@ -65,8 +65,14 @@ class GPTConfig:
 
 
 PRESETS: dict[str, GPTConfig] = {
-    # Trains in about a minute on a laptop CPU; vocab_size is set from the tokenizer.
-    "tiny": GPTConfig(vocab_size=2048, block_size=256, n_layer=4, n_head=4, n_embd=128),
+    # Small models for a CPU (vocab_size is set from the tokenizer). tiny: the architecture of
+    # Qwen3 (rotary positions, RMSNorm, QK-norm, SwiGLU, no biases, untied head; exportable),
+    # trained with Muon by its trainer preset (bench/time_to_quality.py). gpt2-tiny: GPT-2's
+    # architecture in the same shape.
+    "tiny": GPTConfig(vocab_size=2048, block_size=256, n_layer=4, n_head=4, n_embd=128,
+                      pos_emb="rope", norm="rmsnorm", qk_norm=True, mlp="swiglu", bias=False,
+                      tie_embeddings=False),
+    "gpt2-tiny": GPTConfig(vocab_size=2048, block_size=256, n_layer=4, n_head=4, n_embd=128),
     "gpt2-124m": GPTConfig(n_layer=12, n_head=12, n_embd=768),
     "gpt2-350m": GPTConfig(n_layer=24, n_head=16, n_embd=1024),
     "gpt2-774m": GPTConfig(n_layer=36, n_head=20, n_embd=1280),

@@ -13,6 +13,7 @@ SCHEDULES = ("cosine", "wsd")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 PARALLEL = ("ddp", "fsdp")
 AC_MODES = ("none", "selective", "full")
+OPTIMIZERS = ("adamw", "muon")
 
 
 @dataclass
@@ -30,7 +31,11 @@ class TrainConfig:
     # and checkpoint writes are not counted). The schedule then runs on the fraction of the
     # budget spent instead of the fraction of max_steps, so the decay ends when time does.
     max_time: float = 0.0
-    # AdamW and the learning-rate schedule.
+    # The optimizer (train/optim.py) and the learning-rate schedule. "muon": Muon at muon_lr
+    # for the blocks' matrices, AdamW at lr for embeddings, head, norms and biases.
+    optimizer: str = "adamw"  # "adamw" | "muon"
+    muon_lr: float = 0.02
+    muon_momentum: float = 0.95
     lr: float = 1e-3
     min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
     warmup_steps: int = 20
@@ -67,7 +72,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name, allowed in (("schedule", SCHEDULES), ("dtype", DTYPES), ("parallel", PARALLEL),
-                              ("activation_checkpointing", AC_MODES)):
+                              ("activation_checkpointing", AC_MODES), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}: expected one of {allowed}")
         for name in ("tokens_per_step", "micro_batch_size", "max_steps", "vocab_multiple", "tp"):

@@ -24,7 +24,7 @@ def random_gpt(seed=0, dtype=torch.float64, **overrides) -> GPT:
     float64 so the orderings compared across code paths are exact."""
     kw = dict(vocab_size=97, block_size=64, n_layer=2, n_head=2, n_embd=32) | overrides
     torch.manual_seed(seed)
-    model = GPT(preset("tiny", **kw)).to(dtype)
+    model = GPT(preset("gpt2-tiny", **kw)).to(dtype)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 1:  # norm weights near 1, biases near 0

@@ -23,13 +23,13 @@ def test_gpt2_presets_have_gpt2_parameter_counts(name, total):
 
 
 def test_preset_overrides_and_errors():
-    c = preset("tiny", vocab_size=4096, dropout=0.1)
-    assert (c.vocab_size, c.dropout, c.n_layer) == (4096, 0.1, PRESETS["tiny"].n_layer)
-    assert PRESETS["tiny"].vocab_size != 4096  # the preset itself is untouched
+    c = preset("gpt2-tiny", vocab_size=4096, dropout=0.1)
+    assert (c.vocab_size, c.dropout, c.n_layer) == (4096, 0.1, PRESETS["gpt2-tiny"].n_layer)
+    assert PRESETS["gpt2-tiny"].vocab_size != 4096  # the preset itself is untouched
     with pytest.raises(ValueError, match="unknown preset"):
         preset("gpt5")
     with pytest.raises(ValueError, match="n_layers"):
-        preset("tiny", n_layers=3)
+        preset("gpt2-tiny", n_layers=3)
     with pytest.raises(ValueError, match="mlp"):
         GPTConfig(mlp="geglu")
     with pytest.raises(ValueError, match="divisible"):
@@ -37,7 +37,7 @@ def test_preset_overrides_and_errors():
 
 
 def test_gpt2_parameter_names_follow_the_checkpoint_layout():
-    names = set(GPT(preset("tiny", n_layer=1)).state_dict())
+    names = set(GPT(preset("gpt2-tiny", n_layer=1)).state_dict())
     assert names == {
         "transformer.wte.weight", "transformer.wpe.weight",
         "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
@@ -52,7 +52,7 @@ def test_gpt2_parameter_names_follow_the_checkpoint_layout():
 
 def test_gpt2_init_and_loss_at_init():
     torch.manual_seed(0)
-    c = preset("tiny", n_layer=4, vocab_size=512)
+    c = preset("gpt2-tiny", n_layer=4, vocab_size=512)
     model = GPT(c)
     assert model.lm_head.weight is model.transformer.wte.weight
     assert model.transformer.h[0].attn.c_attn.weight.std().item() == pytest.approx(0.02, rel=0.05)
@@ -74,7 +74,7 @@ def test_gpt2_init_and_loss_at_init():
 
 def test_every_switch_is_causal_and_learns(switches):
     torch.manual_seed(0)
-    model = GPT(preset("tiny", vocab_size=64, block_size=24, n_layer=2, n_head=2, n_embd=32,
+    model = GPT(preset("gpt2-tiny", vocab_size=64, block_size=24, n_layer=2, n_head=2, n_embd=32,
                        **switches))
     idx = torch.randint(0, 64, (2, 24))
     changed = idx.clone()
@@ -95,7 +95,7 @@ def test_every_switch_is_causal_and_learns(switches):
 
 
 def test_rope_replaces_the_position_table_and_is_relative():
-    model = GPT(preset("tiny", pos_emb="rope", n_layer=1))
+    model = GPT(preset("gpt2-tiny", pos_emb="rope", n_layer=1))
     assert "wpe" not in model.transformer
     from cc2gpt.model.gpt import apply_rope
     q, k = torch.randn(2, 1, 1, 32, dtype=torch.float64).unbind(0)
@@ -109,7 +109,7 @@ def test_rope_replaces_the_position_table_and_is_relative():
 
 def test_rmsnorm_and_qk_norm():
     torch.manual_seed(0)
-    model = GPT(preset("tiny", n_layer=1, norm="rmsnorm", qk_norm=True)).eval()
+    model = GPT(preset("gpt2-tiny", n_layer=1, norm="rmsnorm", qk_norm=True)).eval()
     assert isinstance(model.transformer.ln_f, torch.nn.RMSNorm)
     assert not any(n.endswith(("ln_1.bias", "ln_f.bias")) for n, _ in model.named_parameters())
     idx = torch.randint(0, 100, (1, 16))
@@ -126,7 +126,7 @@ def test_rmsnorm_and_qk_norm():
 @pytest.mark.parametrize("kind", ["swiglu", "relu2"])
 def test_mlp_variants(kind):
     torch.manual_seed(0)
-    c = preset("tiny", mlp=kind)
+    c = preset("gpt2-tiny", mlp=kind)
     mlp = GPT(c).transformer.h[0].mlp
     x = torch.randn(3, c.n_embd)
     h = x @ mlp.c_fc.weight.T + mlp.c_fc.bias
@@ -140,10 +140,10 @@ def test_mlp_variants(kind):
 
 
 def test_untied_head():
-    c = preset("tiny", tie_embeddings=False)
+    c = preset("gpt2-tiny", tie_embeddings=False)
     model = GPT(c)
     assert model.lm_head.weight is not model.transformer.wte.weight
-    tied = GPT(preset("tiny"))
+    tied = GPT(preset("gpt2-tiny"))
     assert (model.num_params(non_embedding=False) - tied.num_params(non_embedding=False)
             == c.vocab_size * c.n_embd)
     # non-embedding: untied drops the token table, keeps the head
@@ -167,7 +167,7 @@ def test_fused_loss_matches_logits_and_cross_entropy(tie):
     # (B*T = 2 * 1100 rows: two full chunks and a ragged one)
     from cc2gpt.model.gpt import FUSED_LOSS_ROWS
     torch.manual_seed(0)
-    model = GPT(preset("tiny", vocab_size=97, block_size=1100, n_layer=1, tie_embeddings=tie))
+    model = GPT(preset("gpt2-tiny", vocab_size=97, block_size=1100, n_layer=1, tie_embeddings=tie))
     head_calls = []
     model.lm_head.register_forward_hook(lambda module, args, out: head_calls.append(out.shape))
     idx = torch.randint(0, 97, (2, 1100))
@@ -197,7 +197,7 @@ def test_fused_loss_matches_logits_and_cross_entropy(tie):
 
 @pytest.mark.parametrize("kw", [{}, dict(pos_emb="rope", mlp="swiglu", tie_embeddings=False)])
 def test_flops_per_token_matches_formula_and_flop_counter(kw):
-    c = preset("tiny", bias=False, vocab_size=512, block_size=64, **kw)
+    c = preset("gpt2-tiny", bias=False, vocab_size=512, block_size=64, **kw)
     model = GPT(c)
     n = model.num_params()
     assert model.flops_per_token() == 6 * n + 12 * c.n_layer * c.n_embd * c.block_size
@@ -215,7 +215,7 @@ def test_flops_per_token_matches_formula_and_flop_counter(kw):
 
 def test_dropout_only_in_training_mode():
     torch.manual_seed(0)
-    model = GPT(preset("tiny", n_layer=1, dropout=0.2))
+    model = GPT(preset("gpt2-tiny", n_layer=1, dropout=0.2))
     idx = torch.randint(0, 100, (1, 16))
     assert not torch.equal(model(idx), model(idx))
     model.eval()

@@ -38,7 +38,7 @@ def spm_path(tmp_path_factory):
 def gpt2_model(**overrides) -> GPT:
     torch.manual_seed(0)
     kw = dict(vocab_size=VOCAB, block_size=64, n_layer=2, n_head=4, n_embd=64) | overrides
-    return GPT(preset("tiny", **kw)).eval()
+    return GPT(preset("gpt2-tiny", **kw)).eval()
 
 
 def export_and_load(model, spm_path, out_dir):
@@ -103,7 +103,7 @@ def test_export_folder_loads_offline_with_auto_classes(spm_path, tmp_path):
 ])
 def test_switches_without_a_transformers_equivalent_are_a_clear_error(kw):
     with pytest.raises(ValueError, match="no Hugging Face architecture matches"):
-        hf_architecture(preset("tiny", **kw))
+        hf_architecture(preset("gpt2-tiny", **kw))
 
 
 def test_a_tokenizer_larger_than_the_vocabulary_is_refused(spm_path, tmp_path):

@@ -62,7 +62,7 @@ def test_init_is_the_books_and_starts_from_the_base_model():
 
 def test_adapted_gpt_trains_only_adapters_and_merges_exactly():
     torch.manual_seed(0)
-    model = GPT(preset("tiny", vocab_size=64, block_size=16, n_layer=2, n_embd=32, n_head=2))
+    model = GPT(preset("gpt2-tiny", vocab_size=64, block_size=16, n_layer=2, n_embd=32, n_head=2))
     idx = torch.randint(0, 64, (2, 16))
     before = model(idx).detach()
     n = apply_lora(model, rank=4, alpha=8)
@@ -87,6 +87,6 @@ def test_adapted_gpt_trains_only_adapters_and_merges_exactly():
 
 
 def test_unknown_target_is_named():
-    model = GPT(preset("tiny", vocab_size=64, n_layer=1))
+    model = GPT(preset("gpt2-tiny", vocab_size=64, n_layer=1))
     with pytest.raises(ValueError, match="q_proj"):
         apply_lora(model, 4, 8, targets=("q_proj",))

@@ -26,7 +26,7 @@ INSTRUCTIONS = DATA / "finetune/instruction-data.json"
 @pytest.fixture(scope="module")
 def base(out_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("ft") / "base"
-    assert train_main(["--data", str(out_dir), "--preset", "tiny", "--out", str(run), "--max-steps", "10",
+    assert train_main(["--data", str(out_dir), "--preset", "gpt2-tiny", "--out", str(run), "--max-steps", "10",
                        "--set", *SMALL, "model.block_size=128", "eval_interval=0"]) == 0
     return run
 

@@ -15,7 +15,7 @@ from cc2gpt.train.cli import resolve_config
 from cc2gpt.train.config import (PRESET_DIR, TrainConfig, apply_overrides, batch_split, fit_micro_batch,
                           load_preset)
 from cc2gpt.train.data import Sampler, Windows, eval_windows, target_bytes
-from cc2gpt.train.optim import build_optimizer
+from cc2gpt.train.optim import Muon, build_optimizer, orthogonalise
 from cc2gpt.train.schedule import lr_at
 
 
@@ -74,7 +74,7 @@ def test_a_batch_is_gathered_from_every_shard_in_sampler_order():
 
 @pytest.mark.parametrize("world, micro", [(1, 8), (2, 4), (4, 2), (8, 1)])
 def test_micro_batch_fits_the_world_size_and_keeps_the_global_batch(world, micro):
-    tiny = TrainConfig.from_dict(load_preset("tiny"))  # 2048 tokens: 8 windows of 256
+    tiny = TrainConfig.from_dict(load_preset("gpt2-tiny"))  # 2048 tokens: 8 windows of 256
     fitted = fit_micro_batch(tiny, world)
     assert fitted.micro_batch_size == micro and tiny.micro_batch_size == 8
     assert fitted.tokens_per_step == tiny.tokens_per_step
@@ -105,7 +105,7 @@ def test_cli_fits_a_presets_micro_batch_but_keeps_the_users(tmp_path):
 
 
 def test_overrides_are_typed_and_checked():
-    d = apply_overrides(load_preset("tiny"), ["model.n_layer=2", "lr=1", "schedule=wsd", "compile=true"])
+    d = apply_overrides(load_preset("gpt2-tiny"), ["model.n_layer=2", "lr=1", "schedule=wsd", "compile=true"])
     cfg = TrainConfig.from_dict(d)
     assert cfg.model["n_layer"] == 2 and cfg.lr == 1.0 and isinstance(cfg.lr, float)
     assert cfg.schedule == "wsd" and cfg.compile is True
@@ -176,12 +176,45 @@ def test_bits_per_byte_counts_every_byte_exactly(out_dir):
 
 
 def test_weight_decay_on_matrices_only():
-    model = GPT(preset("tiny", n_layer=1, n_embd=32, n_head=2, vocab_size=64, block_size=16))
+    model = GPT(preset("gpt2-tiny", n_layer=1, n_embd=32, n_head=2, vocab_size=64, block_size=16))
     opt = build_optimizer(model, TrainConfig(weight_decay=0.1), "cpu")
     decay, no_decay = opt.param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == model.num_params(False)
+
+
+def test_muon_takes_the_blocks_matrices_adamw_the_rest():
+    model = GPT(preset("tiny", n_layer=2, n_embd=32, n_head=2, vocab_size=64, block_size=16))
+    cfg = TrainConfig(optimizer="muon", lr=0.004, muon_lr=0.02, weight_decay=0.1)
+    opt = build_optimizer(model, cfg, "cpu")
+    muon = [g for g in opt.param_groups if g["muon"]]
+    assert isinstance(opt, Muon) and len(muon) == 1 and muon[0]["lr_scale"] == pytest.approx(5)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(names[id(p)] for p in muon[0]["params"]) == sorted(
+        n for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("transformer.h."))
+    assert {"transformer.wte.weight", "lm_head.weight"} <= {
+        names[id(p)] for g in opt.param_groups if not g["muon"] for p in g["params"]}
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == model.num_params(False)
+    x = torch.randint(0, 64, (4, 17))
+    losses = []
+    for _ in range(8):
+        loss = model(x[:, :-1], x[:, 1:])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.5
+
+
+@pytest.mark.parametrize("shape", [(96, 32), (32, 96)])
+def test_orthogonalise_flattens_the_spectrum_keeping_the_directions(shape):
+    g = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    o = orthogonalise(g)
+    s = torch.linalg.svdvals(o)
+    assert o.shape == g.shape and s.min() > 0.5 and s.max() < 1.3  # S' ~ 1, not g's spread
+    u, _, vh = torch.linalg.svd(g, full_matrices=False)
+    assert torch.nn.functional.cosine_similarity((u @ vh).flatten(), o.flatten(), 0) > 0.95
 
 
 def test_checkpoints_keep_the_last_k(tmp_path):
