@@ -16,6 +16,7 @@ from . import distributed as dist_utils
 from .checkpoint import latest_header, list_checkpoints
 from .config import TrainConfig
 from .mfu import measure_matmul_peak
+from .run import TOKENIZER_FILES as RUN_TOKENIZER_FILES
 
 
 def find_checkpoint(run_dir: Path, resume: bool, say) -> tuple[Path | None, dict | None]:
@@ -44,9 +45,9 @@ def check_tokenizer(data_dir: Path, manifest: dict, run_dir: Path, ckpt: dict | 
     otherwise) and the run (TrainingError naming both checksums) were made with."""
     path = tokenizer_path(data_dir, manifest)
     actual = manifest["tokenizer"]["sha256"]
-    for what, sha in (("RUN/tokenizer.model", sha256_file(run_dir / "tokenizer.model")
-                       if (run_dir / "tokenizer.model").exists() else None),
-                      ("the checkpoint", ckpt and ckpt["tokenizer_sha256"])):
+    copies = [run_dir / name for name in RUN_TOKENIZER_FILES if (run_dir / name).exists()]
+    for what, sha in [(f"RUN/{c.name}", sha256_file(c)) for c in copies] + [
+            ("the checkpoint", ckpt and ckpt["tokenizer_sha256"])]:
         if sha is not None and sha != actual:
             raise TrainingError(
                 f"refusing {data_dir}: its shards were tokenized with tokenizer sha256 {actual}, "
@@ -74,9 +75,11 @@ def resolve(cfg: TrainConfig, vocab_size: int, d: dist_utils.Dist) -> TrainConfi
 
 
 def write_run_dir(run_dir: Path, cfg: TrainConfig, tokenizer_file: Path):
-    """RUN/config.json (the resolved config, read back by --resume) and RUN/tokenizer.model
-    (the run's tokenizer, checked against the data of every later resume)."""
+    """RUN/config.json (the resolved config, read back by --resume) and the run's tokenizer,
+    checked against the data of every later resume: RUN/tokenizer.model for a sentencepiece
+    model, RUN/tokenizer.json for a Hugging Face one (the name tells readers its kind)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "tokenizer.model").exists():
-        shutil.copyfile(tokenizer_file, run_dir / "tokenizer.model")
+    copy = run_dir / RUN_TOKENIZER_FILES[tokenizer_file.suffix == ".json"]
+    if not any((run_dir / name).exists() for name in RUN_TOKENIZER_FILES):
+        shutil.copyfile(tokenizer_file, copy)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")

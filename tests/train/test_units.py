@@ -2,6 +2,7 @@
 overrides and presets, schedules (in steps and on a time budget), optimizer grouping,
 checkpoint pruning."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -15,8 +16,11 @@ from cc2gpt.train.cli import resolve_config
 from cc2gpt.train.config import (PRESET_DIR, TrainConfig, apply_overrides, batch_split, fit_micro_batch,
                           load_preset)
 from cc2gpt.train.data import Sampler, Windows, eval_windows, target_bytes
+from cc2gpt.train import TrainingError
 from cc2gpt.train.optim import Muon, build_optimizer, orthogonalise
+from cc2gpt.train.run import run_tokenizer_path
 from cc2gpt.train.schedule import lr_at
+from cc2gpt.train.setup import check_tokenizer, write_run_dir
 
 
 def windows(block=4):
@@ -224,3 +228,23 @@ def test_checkpoints_keep_the_last_k(tmp_path):
     path, state = load_latest(tmp_path)
     assert state["step"] == 4 and path.name == "step_00000004.pt"
     assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["tokenizer.model", "tokenizer.json"])
+def test_run_keeps_its_tokenizer_under_its_own_kind_and_checks_it(tmp_path, name):
+    """A tokenizer.json stays tokenizer.json in RUN (a reader picks the tokenizer kind by its
+    name), and a resume on data with another tokenizer is refused naming the run's copy."""
+    data = tmp_path / "OUT"
+    (data / "tokenizer").mkdir(parents=True)
+    tok = data / "tokenizer" / name
+    tok.write_bytes(b"the data's tokenizer")
+    manifest = {"tokenizer": {"path": f"tokenizer/{name}",
+                              "sha256": hashlib.sha256(tok.read_bytes()).hexdigest()}}
+    run = tmp_path / "RUN"
+    write_run_dir(run, TrainConfig(), tok)
+    assert run_tokenizer_path(run) == run / name
+    assert check_tokenizer(data, manifest, run, None) == tok
+    tok.write_bytes(b"another tokenizer")
+    manifest["tokenizer"]["sha256"] = hashlib.sha256(tok.read_bytes()).hexdigest()
+    with pytest.raises(TrainingError, match=f"RUN/{name}"):
+        check_tokenizer(data, manifest, run, None)
