@@ -1,6 +1,8 @@
 """Helpers the benchmarks share (a plain module: bench/ scripts run as files, so their folder is on sys.path)."""
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
@@ -35,33 +37,22 @@ VAL_FRACTION = 0.1
 
 
 def lm_corpus_out(out: Path, vocab_size: int, corpus: Path = LM_CORPUS) -> dict:
-    """OUT/ from every .txt file of lm_corpus through cc2gpt's own path; per split
-    (documents, bytes, tokens).
+    """OUT/ from every .txt file of lm_corpus through `cc2gpt curate`'s text path (README,
+    Text datasets: ~8 KB documents cut at paragraph breaks, no web-page filters, dedup, a
+    tenth held back as val by id hash, the tokenizer trained on the train split); per split
+    (documents, bytes, tokens)."""
+    import pyarrow.dataset as ds
+    import pyarrow.ipc as ipc
 
-    Each file is decoded (UTF-8, else Windows-1252), line endings normalised to \\n, and cut
-    at line boundaries into documents of about 8 KB named `file#k`; split_of(name, 0.1)
-    holds back a deterministic tenth (spread over all files) as val. The BPE tokenizer is
-    trained on the train documents only; one shard per split and a manifest are written."""
-    from cc2gpt.tokenizer import train_tokenizer
-    from cc2gpt.tokenizer.out import write_out
-    from cc2gpt.tokenizer.shards import split_of
-
-    docs = []
-    for path in sorted(corpus.rglob("*.txt")):
-        lines, size, k = [], 0, 0
-        text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
-        for line in text.splitlines(keepends=True):
-            lines.append(line)
-            size += len(line)
-            if size >= 8192:
-                docs.append((f"{path.relative_to(corpus)}#{k}", "".join(lines)))
-                lines, size, k = [], 0, k + 1
-        if lines:
-            docs.append((f"{path.relative_to(corpus)}#{k}", "".join(lines)))
-    split = {name: split_of(name, VAL_FRACTION) for name, _ in docs}
-    model = train_tokenizer([t for n, t in docs if split[n] == "train"], vocab_size=vocab_size)
-    shards = write_out(out, model, docs, VAL_FRACTION, config={
-        "source": "lm_corpus", "val_fraction": VAL_FRACTION, "vocab_size": vocab_size})
-    return {s["split"]: (s["num_docs"], sum(len(t.encode("utf-8")) for n, t in docs
-                                            if split[n] == s["split"]), s["num_tokens"])
-            for s in shards}
+    subprocess.run([sys.executable, "-m", "cc2gpt.pipeline", "--input", f"{corpus.resolve()}/*/*.txt",
+                    "--output", str(out), "--no-filter", "all", "--vocab-size", str(vocab_size),
+                    "--val-fraction", str(VAL_FRACTION)], check=True, stdout=subprocess.DEVNULL)
+    docs = ds.dataset(out / "documents", format="parquet").to_table(columns=["id", "text"])
+    nbytes = dict(zip(docs["id"].to_pylist(), (len(t.encode()) for t in docs["text"].to_pylist())))
+    splits = {}
+    for split in ("train", "val"):
+        tables = [ipc.open_file(f).read_all() for f in sorted((out / "tokens" / split).glob("*.arrow"))]
+        ids = [i for t in tables for i in t["id"].to_pylist()]
+        splits[split] = (len(ids), sum(nbytes[i] for i in ids),
+                         sum(len(c.flatten()) for t in tables for c in t["tokens"].chunks))
+    return splits

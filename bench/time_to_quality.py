@@ -6,9 +6,9 @@ trained in this run on the same data, batches, precision and threads.
         [--threads 1] [--peers nanogpt,tiny] [--target BPB] [--arm 'NAME key=value ...']
         [--work DIR] [--set key=value ...]
 
-Data: bench/_common.lm_corpus_out (every lm_corpus text file cut into ~8 KB documents, a
-deterministic tenth held back as val, one BPE tokenizer trained on the train documents
-for everyone, Arrow shards and a manifest written by cc2gpt).
+Data: bench/_common.lm_corpus_out (`cc2gpt curate` on every lm_corpus text file: ~8 KB
+documents, no web-page filters, dedup, a deterministic tenth held back as val, one BPE
+tokenizer trained on the train documents for everyone).
 
 Peers: the nanoGPT recipe through transformers' GPT2LMHeadModel (learned positions, GELU,
 LayerNorm, tied head; AdamW betas 0.9/0.99, weight decay 0.1 on matrices, lr 1e-3, linear
