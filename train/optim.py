@@ -41,13 +41,18 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str):
 def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
     """The nearest semi-orthogonal matrix to g, approximately (U S' V^T with S' ~ 1), by
     Newton-Schulz iterations; in bf16 on GPUs, in fp32 on CPUs (most lack bf16 units).
-    A DTensor (an FSDP2 shard) is gathered first, so the iteration sees the whole matrix;
-    every rank computes the same result and keeps its own shard of it."""
+    A DTensor (an FSDP2 or tensor-parallel shard) is gathered first, so the iteration sees
+    the whole matrix; every rank computes the same result and keeps its own shard of it
+    (parallel.full_of/local_of: FSDP over a fused [q; k; v] is laid out as DTensor's own
+    redistribution does not)."""
     if hasattr(g, "full_tensor"):
-        from torch.distributed.tensor import distribute_tensor
+        from torch.distributed.tensor import DTensor
 
-        return distribute_tensor(orthogonalise(g.full_tensor(), steps), g.device_mesh,
-                                 g.placements, src_data_rank=None)
+        from .parallel import full_of, local_of
+
+        local = local_of(orthogonalise(full_of(g), steps), g)
+        return DTensor.from_local(local, g.device_mesh, g.placements, run_check=False,
+                                  shape=g.shape, stride=g.stride())
     a, b, c = NS_COEFFICIENTS
     x = g.bfloat16() if g.is_cuda else g.float()
     tall = x.size(0) > x.size(1)
