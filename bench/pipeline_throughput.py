@@ -59,7 +59,8 @@ from cc2gpt.pipeline.filters import FilterConfig
 from cc2gpt.pipeline.langid import LanguageConfig, LanguageFn, identify, load_model
 from cc2gpt.pipeline.quality import Quality, URLFilterFn, quality_steps, verdict_of
 from cc2gpt.pipeline.rewriters import Rewriter
-from cc2gpt.pipeline.warc import ReadWarc, iter_warc
+from cc2gpt.pipeline.read import ReadWarc
+from cc2gpt.pipeline.warc import iter_warc
 
 DATA = Path(__file__).resolve().parents[1] / "../shared/data"
 WARC = DATA / "warc/real_pages_aeb_trafilatura.warc.gz"

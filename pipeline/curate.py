@@ -30,7 +30,7 @@ from cc2gpt.pipeline.quality import Quality, URLFilterFn, quality_steps
 from cc2gpt.pipeline.sinks import WriteDocuments, WriteRejected, read_texts, write_bytes, write_empty
 from cc2gpt.pipeline.stash import TEMPORARY, Stash, remove_temporary
 from cc2gpt.pipeline.tokenize import TrainTokenizer, WriteTokenShards
-from cc2gpt.pipeline.warc import ReadWarc
+from cc2gpt.pipeline.read import ReadWarc
 from cc2gpt.tokenizer import Tokenizer
 from cc2gpt.tokenizer.manifest import (MANIFEST, TOKENIZER_PATH, build_manifest, dumps_manifest,
                                        tokenizer_relpath)

@@ -1,6 +1,6 @@
 """Text datasets as curation input: Parquet, JSONL, plain-text and WET files -> Docs.
 
-Extraction is skipped for these: `ReadWarc` reads them beside the WARC files,
+Extraction is skipped for these: `pipeline.read.ReadWarc` reads them beside the WARC files,
 in the same step, and their documents flow through the same fused stages as
 pages (the URL filter applies to a document with a URL, the extraction stage
 passes them on). The format comes from the file name:
@@ -40,15 +40,13 @@ import json
 import re
 from typing import Iterator
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
-from apache_beam.metrics import Metrics
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from cc2gpt.pipeline.doc import Doc
-from cc2gpt.pipeline.warc import _ByteRange, _ReadRangeFn, byte_ranges, record_id
+from cc2gpt.pipeline.warc import byte_ranges, record_id
 
 DEFAULT_TXT_DOC_BYTES = 8192  # .txt files are cut into documents of about this size
 _FORMATS = ((".parquet", "parquet"), (".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".txt", "txt"),
@@ -63,7 +61,7 @@ def text_format(path: str) -> str | None:
     return next((kind for suffix, kind in _FORMATS if name.endswith(suffix)), None)
 
 
-def _open(path: str, compressed: bool = False):
+def open_input(path: str, compressed: bool = False):
     return FileSystems.open(path, compression_type=CompressionTypes.AUTO if compressed
                             else CompressionTypes.UNCOMPRESSED)
 
@@ -76,7 +74,7 @@ def text_splits(file, range_bytes: int, min_ranges: int = 1) -> Iterator[tuple[s
     """
     path, kind = file.path, text_format(file.path)
     if kind == "parquet":
-        with _open(path) as f:
+        with open_input(path) as f:
             meta = _parquet_file(f, path).metadata
         start, size = 0, 0
         for i in range(meta.num_row_groups):
@@ -108,7 +106,7 @@ def _parquet_file(f, path: str) -> pq.ParquetFile:
 
 def _check_jsonl(path: str) -> None:
     """Refuse a JSONL file whose first JSON object has no `text` key."""
-    with _open(path, compressed=True) as f:
+    with open_input(path, compressed=True) as f:
         for line in iter(f.readline, b""):
             try:
                 row = json.loads(line)
@@ -235,50 +233,16 @@ def read_wet(f, path: str) -> Iterator[Doc | str]:
         yield "bad_record"
 
 
-def file_ranges(file, range_bytes: int, min_ranges: int = 1) -> Iterator[tuple[str, int, int]]:
-    """The (path, start, stop) pieces of one matched file: `text_splits` for a text dataset,
-    else the WARC file's byte ranges."""
-    if text_format(file.path) is None:
-        return byte_ranges(file, range_bytes, min_ranges)
-    return text_splits(file, range_bytes, min_ranges)
-
-
-class ReadRangeOrTextFn(_ReadRangeFn):
-    """A WARC byte range (as `_ReadRangeFn`) or a text dataset's piece -> Pages or Docs (main
-    output) and skip reasons (tagged "skipped").
-
-    A text piece is claimed whole before it is read, so it is never split; the
-    pieces are what spreads a large file over the workers.
-    """
-
-    def __init__(self, max_page_bytes: int, txt_doc_bytes: int | None = None):
-        super().__init__(max_page_bytes)
-        self.txt_doc_bytes = DEFAULT_TXT_DOC_BYTES if txt_doc_bytes is None else txt_doc_bytes
-        self.docs = Metrics.counter("text", "docs")
-
-    def process(self, element, tracker=beam.DoFn.RestrictionParam(_ByteRange())):
-        path, start, stop = element
-        kind = text_format(path)
-        if kind is None:
-            yield from super().process(element, tracker)
-            return
-        if not tracker.try_claim(stop - 1):
-            return
-        with _open(path, compressed=kind == "jsonl") as f:
-            if kind == "parquet":
-                items = read_parquet(f, path, start, stop)
-            elif kind == "jsonl":
-                items = read_jsonl(f, path, start, None if path.lower().endswith(".gz") else stop)
-            elif kind == "txt":
-                items = read_txt(f, path, self.txt_doc_bytes)
-            else:
-                items = read_wet(f, path)
-            for item in items:
-                self.records.inc()
-                if isinstance(item, str):
-                    Metrics.counter("text", f"skipped_{item}").inc()
-                    yield beam.pvalue.TaggedOutput("skipped", item)
-                else:
-                    self.docs.inc()
-                    yield item
-        tracker.try_claim(stop)  # the piece is done
+def read_piece(path: str, start: int, stop: int, txt_doc_bytes: int = DEFAULT_TXT_DOC_BYTES
+               ) -> Iterator[Doc | str]:
+    """Docs (or skip reasons) of one piece of a text file, as `text_splits` made it."""
+    kind = text_format(path)
+    with open_input(path, compressed=kind == "jsonl") as f:
+        if kind == "parquet":
+            yield from read_parquet(f, path, start, stop)
+        elif kind == "jsonl":
+            yield from read_jsonl(f, path, start, None if path.lower().endswith(".gz") else stop)
+        elif kind == "txt":
+            yield from read_txt(f, path, txt_doc_bytes)
+        else:
+            yield from read_wet(f, path)

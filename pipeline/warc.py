@@ -19,34 +19,29 @@ messy, so every oddity becomes a counted skip instead of an exception:
                 inside a record (a cut-off file)
 
 Large files are read in parallel without moving pages between workers:
-`ReadWarc` cuts each file into byte ranges and a splittable DoFn reads each
-range where it lands. Common Crawl writes one gzip member per record, so a
-range starts at the first member at or after its offset that inflates to a
-WARC record (a gzip header, 1f 8b 08, that parses as one) and reads every
-record whose member starts inside it: each record is read by exactly one range,
-and damage is counted by the range that read the record before it. A file laid
-out otherwise (plain, or gzipped as a whole) is read whole by one range.
+`byte_ranges` cuts each file into byte ranges and a splittable DoFn reads each
+range where it lands (`pipeline.read.ReadWarc` runs them). Common Crawl writes
+one gzip member per record, so a range starts at the first member at or after
+its offset that inflates to a WARC record (a gzip header, 1f 8b 08, that parses
+as one) and reads every record whose member starts inside it: each record is
+read by exactly one range, and damage is counted by the range that read the
+record before it. A file laid out otherwise (plain, or gzipped as a whole) is
+read whole by one range.
 """
 from __future__ import annotations
 
 import io
 import logging
-import os
 import zlib
 from typing import Iterator
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.transforms.core import RestrictionProvider
 from fastwarc.stream_io import BrotliReader, ChunkedReader, GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
-
-from cc2gpt.pipeline.progress import DIRECT_RUNNERS
 
 DEFAULT_MAX_PAGE_BYTES = 2 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip's id bytes and its one method, deflate
@@ -361,52 +356,3 @@ class _ReadRangeFn(beam.DoFn):
             return beam.pvalue.TaggedOutput("skipped", item)
         self.pages.inc()
         return item
-
-
-def _local_workers(options) -> int:
-    """The SDK workers of a multi-process local run, else 1.
-
-    The local runner hands each worker a fixed share of the ranges and never
-    splits one while it runs, so a file gets at least one range per worker.
-    """
-    direct = options.view_as(DirectOptions)
-    if (options.view_as(StandardOptions).runner not in DIRECT_RUNNERS
-            or direct.direct_running_mode == "in_memory"):
-        return 1
-    return direct.direct_num_workers or os.cpu_count() or 1
-
-
-class ReadWarc(beam.PTransform):
-    """PBegin -> {"pages": PCollection[Page | Doc], "skipped": PCollection[str]}.
-
-    The glob patterns are matched inside the job (no path list in the graph);
-    each WARC file becomes byte ranges of `range_bytes` (the initial splits), and
-    only the ranges, a few bytes each, are shuffled to spread them over the
-    workers. Pages never leave the worker that read them: the stages after
-    ReadWarc fuse with it, so what leaves that worker is extracted text.
-    Text datasets among the files (Parquet, JSONL, .txt, WET: pipeline.text_input)
-    are split and read by the same step, into Docs among the pages: they flow
-    through the same fused stages (the extraction stage passes them on), so
-    no flatten materializes either kind.
-    """
-
-    def __init__(self, patterns: list[str], max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
-                 range_bytes: int = DEFAULT_RANGE_BYTES, txt_doc_bytes: int | None = None):
-        super().__init__()
-        self.patterns = list(patterns)
-        self.max_page_bytes = max_page_bytes
-        self.range_bytes = range_bytes
-        self.txt_doc_bytes = txt_doc_bytes  # None: text_input's default
-
-    def expand(self, pbegin):
-        # imported here: pipeline.text_input builds on this module's helpers
-        from cc2gpt.pipeline.text_input import ReadRangeOrTextFn, file_ranges
-        out = (pbegin
-               | "Patterns" >> beam.Create(self.patterns)
-               | "ListFiles" >> fileio.MatchAll(EmptyMatchTreatment.DISALLOW)
-               | "ByteRanges" >> beam.FlatMap(file_ranges, self.range_bytes,
-                                              _local_workers(pbegin.pipeline.options))
-               | "SpreadRanges" >> beam.Distinct()  # a file matched by two patterns is read once
-               | "ReadRecords" >> beam.ParDo(ReadRangeOrTextFn(self.max_page_bytes, self.txt_doc_bytes))
-               .with_outputs("skipped", main="pages"))
-        return {"pages": out.pages, "skipped": out.skipped}

@@ -103,6 +103,13 @@ class TrainConfig:
         return cls(**d)
 
 
+def data_parallel_size(cfg: TrainConfig, world_size: int) -> int:
+    """The model replicas (data-parallel ranks) of world_size processes in groups of cfg.tp."""
+    if world_size % cfg.tp:
+        raise ValueError(f"tp={cfg.tp} does not divide the {world_size} processes")
+    return world_size // cfg.tp
+
+
 def batch_split(cfg: TrainConfig, world_size: int) -> tuple[int, int]:
     """(windows per step, micro-steps per process) of cfg's global batch of tokens_per_step
     tokens split over world_size processes; a ValueError naming the numbers when it does not

@@ -1,5 +1,10 @@
 """Optimizers: AdamW with weight decay on matrices only (nanoGPT's grouping), or Muon for
-the blocks' matrices with AdamW for everything else (modded-nanogpt's recipe)."""
+the blocks' matrices with AdamW for everything else (modded-nanogpt's recipe).
+
+Muon is ours rather than torch.optim.Muon: torch's iterates in bf16 always (several times
+slower than fp32 on CPUs without bf16 units) and takes 2-D parameters only (so AdamW would
+be a second optimizer for the trainer and checkpoints to carry); ours also gathers sharded
+matrices with the trainer's own layouts (orthogonalise)."""
 
 import torch
 

@@ -41,7 +41,7 @@ from cc2gpt.model import GPT, GPTConfig
 from cc2gpt.model.gpt import rope_tables
 
 from . import distributed as dist_utils
-from .config import TrainConfig
+from .config import TrainConfig, data_parallel_size
 
 # Selective AC keeps what is costly to recompute (matmul and attention outputs) and
 # recomputes the cheap elementwise rest (norms, GELU, residual adds, dropout masks).
@@ -129,9 +129,7 @@ def build_model(cfg: TrainConfig, d: dist_utils.Dist) -> tuple[GPT, nn.Module]:
     activation checkpointing and compile as cfg asks. Sharded runs build on the meta device
     first (cfg.meta_init)."""
     config = GPTConfig(**cfg.model)
-    if d.world_size % cfg.tp:
-        raise ValueError(f"tp={cfg.tp} does not divide the {d.world_size} processes")
-    dp = d.world_size // cfg.tp
+    dp = data_parallel_size(cfg, d.world_size)
     if cfg.tp > 1 and dp > 1 and cfg.parallel != "fsdp":
         raise ValueError("tp > 1 with data parallelism needs parallel=fsdp (FSDP x TP)")
     mesh = (init_device_mesh(d.device.type, (dp, cfg.tp), mesh_dim_names=("dp", "tp"))

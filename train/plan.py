@@ -29,7 +29,7 @@ import torch
 from cc2gpt.model import GPT
 from cc2gpt.model.gpt import FUSED_LOSS_ROWS
 
-from .config import TrainConfig
+from .config import TrainConfig, data_parallel_size
 
 ACT_ELEMENTS = {"none": (4, 13), "selective": (1, 10), "full": (1, 0)}  # (replicated, split by tp) x d
 
@@ -47,10 +47,7 @@ def plan(cfg: TrainConfig, world_size: int, vocab_size: int) -> tuple[str, list[
         lin.weight.numel() + (lin.bias.numel() if lin.bias is not None and col else 0)
         for lin, col in ((block.attn.c_attn, True), (block.attn.c_proj, False),
                          (block.mlp.c_fc, True), (block.mlp.c_proj, False)))
-    tp = cfg.tp
-    if world_size % tp:
-        raise ValueError(f"tp={tp} does not divide the {world_size} processes")
-    dp = world_size // tp
+    tp, dp = cfg.tp, data_parallel_size(cfg, world_size)
     fsdp = cfg.parallel == "fsdp" and world_size > 1
     S = dp if fsdp else 1  # the data-parallel sharding of every weight
     per_rank = P_split / (S * tp) + (P - P_split) / S

@@ -6,9 +6,9 @@ its own unit: the optimizer step and reading its loss back (train/step.py), eval
 
 import contextlib
 import signal
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 

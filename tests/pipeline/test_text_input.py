@@ -23,7 +23,8 @@ from cc2gpt.pipeline.doc import Doc
 from cc2gpt.pipeline.options import parse_args
 from cc2gpt.pipeline.text_input import (read_jsonl, read_parquet, read_wet, split_text, text_format,
                                         text_splits, txt_documents)
-from cc2gpt.pipeline.warc import ReadWarc, iter_warc
+from cc2gpt.pipeline.read import ReadWarc
+from cc2gpt.pipeline.warc import iter_warc
 
 CORPUS = Path(__file__).resolve().parents[2] / "../shared/data/lm_corpus"
 BOOKS = [CORPUS / "gutenberg/blake-poems.txt", CORPUS / "state_union/1948-Truman.txt"]

@@ -18,7 +18,8 @@ from warcio.statusandheaders import StatusAndHeadersParser
 from cc2gpt.pipeline.cli import new_pipeline
 from cc2gpt.pipeline.curate import Curate
 from cc2gpt.pipeline.options import parse_args
-from cc2gpt.pipeline.warc import DEFAULT_RANGE_BYTES, ReadWarc, _ReadRangeFn, byte_ranges, iter_warc
+from cc2gpt.pipeline.read import ReadWarc
+from cc2gpt.pipeline.warc import DEFAULT_RANGE_BYTES, _ReadRangeFn, byte_ranges, iter_warc
 
 WARC = Path(__file__).resolve().parents[2] / "../shared/data/warc"
 FILES = sorted(p.name for p in WARC.glob("*.warc.gz"))
